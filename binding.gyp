@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "ndshm",
+      "sources": [
+        "native/addon.cc",
+        "native/shm.cc",
+        "native/sigbus.cc",
+        "native/uncounted_buffer.cc"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-O2"],
+      "libraries": ["-lrt"]
+    }
+  ]
+}
