@@ -1,0 +1,20 @@
+// The public API: re-exports only (test/public-api.test.ts snapshots this list).
+
+export { NdshmError, isNdshmError } from './errors.js';
+export type { NdshmErrorCode, NdshmErrorOptions } from './errors.js';
+export { dtype } from './dtype.js';
+export type { ByteOrder, DType, DTypeLike, DTypeName, TypedArray } from './dtype.js';
+export { Segment } from './segment/segment.js';
+export type { SegmentCreateOptions, SegmentInfo, SegmentOpenOptions } from './segment/segment.js';
+export { maxNameLength } from './segment/names.js';
+export {
+  SharedMemoryException,
+  SharedMemoryRegion,
+  createSharedMemoryRegion,
+  destroySharedMemoryRegion,
+  getContentsAsArray,
+  mappedSharedMemoryRegions,
+  setSharedMemoryRegion,
+} from './regions/triton.js';
+export type { CreateRegionOptions, HasContiguousBytes, RegionValue } from './regions/triton.js';
+export type { BytesElement, BytesTensor } from './regions/bytes.js';

@@ -1,0 +1,285 @@
+// tritonclient.utils.shared_memory in camelCase: named raw regions (no header: their bytes are
+// exactly what the caller put there), filled with arrays at byte offsets and read back as views.
+
+import { type DTypeLike, type TypedArray, byteSwappedCopy, dtype as toDType, isTypedArray } from '../dtype.js';
+import { NdshmError, invalid, isNdshmError } from '../errors.js';
+import { checkBoolean, checkOptions, checkSize, formatBytes } from '../options.js';
+import { validateName } from '../segment/names.js';
+import { Segment } from '../segment/segment.js';
+import { type BytesTensor, deserialize, flattenBytes, serializeInto, serializedLength } from './bytes.js';
+
+/** The error every region function throws; a subclass of NdshmError with the same codes. */
+export class SharedMemoryException extends NdshmError {}
+
+/**
+ * Objects that can be copied into a region implement this: it returns their elements' bytes in C
+ * order (SharedNDArray does).
+ */
+export const contiguousBytes: unique symbol = Symbol.for('ndshm.contiguousBytes') as never;
+export interface HasContiguousBytes {
+  [contiguousBytes](): Uint8Array;
+}
+
+export type RegionValue = TypedArray | DataView | BytesTensor | HasContiguousBytes;
+
+export interface CreateRegionOptions {
+  /** Fail with EEXIST if the key exists, instead of reusing it. Default false. */
+  createOnly?: boolean;
+  /** Permission bits of a region this call creates. Default 0o600. */
+  mode?: number;
+  /** Keep a region this call creates after this process ends. Default false. */
+  persistent?: boolean;
+}
+
+interface Holder {
+  count: number;
+  createdHere: boolean;
+  key: string;
+}
+const holders = new Map<string, Holder>();
+
+export class SharedMemoryRegion {
+  /** The name the caller registers with the Triton server. */
+  readonly tritonShmName: string;
+  /** The key as the caller wrote it ("/input_simple" or "input_simple"). */
+  readonly shmKey: string;
+  /** The usable size: the size asked for, even when a larger region was reused. */
+  readonly byteSize: number;
+  /** @internal */ readonly segmentName: string;
+  #segment: Segment | undefined;
+
+  /** @internal */
+  constructor(tritonShmName: string, shmKey: string, segmentName: string, byteSize: number, segment: Segment) {
+    this.tritonShmName = tritonShmName;
+    this.shmKey = shmKey;
+    this.segmentName = segmentName;
+    this.byteSize = byteSize;
+    this.#segment = segment;
+  }
+
+  get closed(): boolean {
+    return this.#segment === undefined;
+  }
+
+  /** @internal The open segment; ECLOSED after destroy, ETRUNCATED if it shrank under us. */
+  checkedSegment(): Segment {
+    const segment = this.#segment;
+    if (segment === undefined) {
+      throw new SharedMemoryException('ECLOSED', `shared memory region "${this.shmKey}" was destroyed`, { segment: this.segmentName });
+    }
+    segment.check();
+    return segment;
+  }
+
+  /** @internal */
+  detach(): Segment | undefined {
+    const segment = this.#segment;
+    this.#segment = undefined;
+    return segment;
+  }
+
+  [Symbol.dispose](): void {
+    destroySharedMemoryRegion(this);
+  }
+}
+
+function rethrow(err: unknown, what: string): never {
+  if (err instanceof SharedMemoryException) throw err;
+  if (isNdshmError(err)) {
+    throw new SharedMemoryException(err.code, `${what}: ${err.message}`, {
+      cause: err,
+      syscall: err.syscall,
+      segment: err.segment,
+      errno: err.errno,
+    });
+  }
+  throw err;
+}
+
+function segmentNameOf(shmKey: unknown): string {
+  if (typeof shmKey !== 'string') throw invalid(`shmKey must be a string, got ${typeof shmKey}`);
+  // Triton users write keys with a leading slash ("/input_simple"); the object is named without it.
+  return validateName(shmKey.startsWith('/') ? shmKey.slice(1) : shmKey, 'shared memory key');
+}
+
+function attachOrCreate(name: string, byteSize: number, opts: CreateRegionOptions): { segment: Segment; created: boolean } {
+  const createOptions = { mode: opts.mode, persistent: opts.persistent };
+  if (checkBoolean(opts.createOnly, 'createOnly', false)) {
+    return { segment: Segment.create(name, byteSize, createOptions), created: true };
+  }
+  // Another process may create or remove the key between our attempts; a few rounds settle it.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const segment = Segment.open(name);
+      if (segment.byteLength < byteSize) {
+        segment.close();
+        throw new NdshmError(
+          'ERANGE',
+          `the existing region "${name}" has ${formatBytes(segment.byteLength)}, fewer than the ${formatBytes(byteSize)} requested`,
+          { segment: name },
+        );
+      }
+      return { segment, created: false };
+    } catch (err) {
+      if (!isNdshmError(err, 'ENOENT') || attempt >= 3) throw err;
+    }
+    try {
+      return { segment: Segment.create(name, byteSize, createOptions), created: true };
+    } catch (err) {
+      if (!isNdshmError(err, 'EEXIST')) throw err;
+    }
+  }
+}
+
+/**
+ * Creates the region `shmKey` of `byteSize` bytes, or attaches to an existing one that is at least
+ * that large (unless `createOnly`). A region this process created is removed when the last of its
+ * handles here is destroyed, or when this process ends; a process that only attached never removes it.
+ */
+export function createSharedMemoryRegion(
+  tritonShmName: string,
+  shmKey: string,
+  byteSize: number,
+  options?: CreateRegionOptions,
+): SharedMemoryRegion {
+  try {
+    const opts = checkOptions(options, ['createOnly', 'mode', 'persistent'], 'createSharedMemoryRegion');
+    if (typeof tritonShmName !== 'string' || tritonShmName.length === 0) {
+      throw invalid(`tritonShmName must be a non-empty string, got ${JSON.stringify(tritonShmName)}`);
+    }
+    const name = segmentNameOf(shmKey);
+    const size = checkSize(byteSize, 'byteSize');
+    const { segment, created } = attachOrCreate(name, size, opts);
+    const holder = holders.get(name) ?? { count: 0, createdHere: false, key: shmKey };
+    holder.count++;
+    holder.createdHere ||= created;
+    holders.set(name, holder);
+    return new SharedMemoryRegion(tritonShmName, shmKey, name, size, segment);
+  } catch (err) {
+    rethrow(err, `unable to create the shared memory region "${String(shmKey)}"`);
+  }
+}
+
+function bytesOf(value: RegionValue, i: number): { length: number; write(target: Uint8Array): void } {
+  if (isTypedArray(value) || value instanceof DataView) {
+    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return { length: bytes.byteLength, write: (t) => t.set(bytes) };
+  }
+  if (Array.isArray(value)) {
+    const elements = flattenBytes(value as BytesTensor, `values[${i}]`);
+    return { length: serializedLength(elements), write: (t) => serializeInto(elements, t) };
+  }
+  if (typeof value === 'object' && value !== null && typeof (value as HasContiguousBytes)[contiguousBytes] === 'function') {
+    const bytes = (value as HasContiguousBytes)[contiguousBytes]();
+    return { length: bytes.byteLength, write: (t) => t.set(bytes) };
+  }
+  throw invalid(`values[${i}] must be a typed array, a SharedNDArray or a BYTES tensor (an array of strings or Uint8Arrays)`);
+}
+
+/**
+ * Copies the values into the region one after another, starting at byte `offset`. Nothing is
+ * written unless all of them fit.
+ */
+export function setSharedMemoryRegion(region: SharedMemoryRegion, values: readonly RegionValue[], offset = 0): void {
+  try {
+    if (!(region instanceof SharedMemoryRegion)) throw invalid('region must be a SharedMemoryRegion');
+    if (!Array.isArray(values)) throw invalid('values must be an array of arrays (as in Triton: a list of tensors)');
+    const start = checkSize(offset, 'offset');
+    const parts = values.map((v, i) => bytesOf(v, i));
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    if (start + total > region.byteSize) {
+      throw new NdshmError(
+        'ERANGE',
+        `${formatBytes(total)} at offset ${start} do not fit the region's ${formatBytes(region.byteSize)}`,
+        { segment: region.segmentName },
+      );
+    }
+    const target = new Uint8Array(region.checkedSegment().buffer, start, total);
+    let at = 0;
+    for (const p of parts) {
+      p.write(target.subarray(at, at + p.length));
+      at += p.length;
+    }
+  } catch (err) {
+    rethrow(err, `unable to set the shared memory region "${region?.shmKey}"`);
+  }
+}
+
+const bytesNames = new Set(['BYTES', 'bytes', 'object', 'O', 'object_']);
+
+function countOf(shape: unknown): number {
+  const dims = typeof shape === 'number' ? [shape] : shape;
+  if (!Array.isArray(dims)) throw invalid('shape must be an array of non-negative integers');
+  return dims.reduce((n: number, d: unknown, i: number) => n * checkSize(d, `shape[${i}]`), 1);
+}
+
+/**
+ * The region's contents at byte `offset` as `dtype` and `shape`: a zero-copy typed array for numeric
+ * dtypes (a converted copy for a non-native byte order), the decoded elements (copies) for BYTES.
+ */
+export function getContentsAsArray(
+  region: SharedMemoryRegion,
+  dtype: DTypeLike | 'BYTES',
+  shape: readonly number[] | number,
+  offset = 0,
+): TypedArray | Uint8Array[] {
+  try {
+    if (!(region instanceof SharedMemoryRegion)) throw invalid('region must be a SharedMemoryRegion');
+    const start = checkSize(offset, 'offset');
+    const count = countOf(shape);
+    if (start > region.byteSize) throw new NdshmError('ERANGE', `offset ${start} is past the region's end (${region.byteSize})`);
+    if (typeof dtype === 'string' && bytesNames.has(dtype)) {
+      const bytes = new Uint8Array(region.checkedSegment().buffer, start, region.byteSize - start);
+      return deserialize(bytes, count, `region "${region.shmKey}"`);
+    }
+    const dt = toDType(dtype);
+    const nbytes = count * dt.itemsize;
+    if (start + nbytes > region.byteSize) {
+      throw new NdshmError(
+        'ERANGE',
+        `${count} ${dt.name} elements (${formatBytes(nbytes)}) at offset ${start} run past the region's end (${formatBytes(region.byteSize)})`,
+        { segment: region.segmentName },
+      );
+    }
+    const buffer = region.checkedSegment().buffer;
+    const Array_ = dt.arrayType;
+    if (!dt.native) return byteSwappedCopy(new Uint8Array(buffer, start, nbytes), dt.itemsize / dt.lanes, Array_);
+    if (start % Array_.BYTES_PER_ELEMENT !== 0) {
+      throw invalid(`offset ${start} is not a multiple of ${Array_.BYTES_PER_ELEMENT}: a ${dt.name} view needs aligned bytes`);
+    }
+    return new Array_(buffer, start, count * dt.lanes);
+  } catch (err) {
+    rethrow(err, `unable to get the contents of the shared memory region "${region?.shmKey}"`);
+  }
+}
+
+/** The keys of the regions this process holds open. */
+export function mappedSharedMemoryRegions(): string[] {
+  return [...holders.values()].filter((h) => h.count > 0).map((h) => h.key);
+}
+
+/**
+ * Closes this handle. When it was the last handle of the process that created the region, the
+ * region is removed too. Destroying a handle twice does nothing.
+ */
+export function destroySharedMemoryRegion(region: SharedMemoryRegion): void {
+  try {
+    if (!(region instanceof SharedMemoryRegion)) throw invalid('region must be a SharedMemoryRegion');
+    const segment = region.detach();
+    if (segment === undefined) return;
+    segment.close();
+    const holder = holders.get(region.segmentName);
+    if (holder === undefined) return;
+    if (--holder.count > 0) return;
+    holders.delete(region.segmentName);
+    if (holder.createdHere) {
+      try {
+        segment.unlink();
+      } catch (err) {
+        if (!isNdshmError(err, 'ENOENT')) throw err; // already removed by someone else
+      }
+    }
+  } catch (err) {
+    rethrow(err, `unable to destroy the shared memory region "${region?.shmKey}"`);
+  }
+}
