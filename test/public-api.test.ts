@@ -1,0 +1,23 @@
+// A snapshot of the public exports: adding or removing one is a visible change to this list.
+
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+
+import * as ndshm from '../src/index.js';
+
+it('exports exactly the public API', () => {
+  assert.deepEqual(Object.keys(ndshm).sort(), [
+    'NdshmError',
+    'Segment',
+    'SharedMemoryException',
+    'SharedMemoryRegion',
+    'createSharedMemoryRegion',
+    'destroySharedMemoryRegion',
+    'dtype',
+    'getContentsAsArray',
+    'isNdshmError',
+    'mappedSharedMemoryRegions',
+    'maxNameLength',
+    'setSharedMemoryRegion',
+  ]);
+});
