@@ -10,7 +10,8 @@
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-O2"],
-      "libraries": ["-lrt"]
+      "libraries": ["-lrt"],
+      "ldflags": ["-Wl,-z,now"]
     }
   ]
 }
