@@ -21,6 +21,7 @@ const files = testFiles(root).filter((f) => filter === undefined || f.includes(f
 const shmBefore = new Set(shmNames());
 const watchdogsBefore = new Set(watchdogPids());
 
+console.log(`# node ${process.version}, Node-API ${process.versions.napi}, ${files.length} test files`);
 const result = spawnSync(process.execPath, ['--test', '--test-timeout=120000', ...files], { stdio: 'inherit' });
 
 // Watchdogs of test children exit right after their owners; give them a moment.
