@@ -48,8 +48,8 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, what:
   return Date.now() - start;
 }
 
-/** Pids of running (not zombie) ndshm watchdog processes. */
-export function watchdogPids(): number[] {
+/** Pids of running (not zombie) ndshm watchdog processes; only the one watching `owner` if given. */
+export function watchdogPids(owner?: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -57,7 +57,10 @@ export function watchdogPids(): number[] {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'latin1');
       const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
       const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if ((cmdline.includes('watchdog-main.js') || cmdline.startsWith('ndshm-watchdog')) && state !== 'Z') pids.push(Number(entry));
+      const argv = cmdline.split('\0');
+      const isWatchdog = argv.some((a) => a.endsWith('watchdog-main.js')) || argv[0]!.startsWith('ndshm-watchdog');
+      const watches = argv[0]!.startsWith('ndshm-watchdog') ? Number(argv[0]!.split(' ')[1]) : Number(argv[argv.findIndex((a) => a.endsWith('watchdog-main.js')) + 1]);
+      if (isWatchdog && state !== 'Z' && (owner === undefined || watches === owner)) pids.push(Number(entry));
     } catch {
       // exited while we looked
     }

@@ -19,7 +19,7 @@ const owner = `
 
 type Ending = 'return' | 'throw' | 'exit' | 'SIGINT' | 'SIGTERM' | 'SIGKILL' | 'group SIGKILL';
 
-async function endOwner(how: Ending, persistent: boolean): Promise<string> {
+async function endOwner(how: Ending, persistent: boolean): Promise<{ n: string; pid: number }> {
   const n = uniqueName('own');
   const child = spawnSnippet(owner, [n, persistent ? 'persistent' : ''], { detached: how === 'group SIGKILL' });
   const { pid } = await child.message<{ pid: number }>();
@@ -28,18 +28,17 @@ async function endOwner(how: Ending, persistent: boolean): Promise<string> {
   else if (how === 'group SIGKILL') process.kill(-pid, 'SIGKILL'); // the owner's whole process group
   else child.process.kill(how);
   await child.exited;
-  return n;
+  return { n, pid };
 }
 
 describe('a non-persistent segment disappears when its owner ends', () => {
   for (const how of ['return', 'throw', 'exit', 'SIGINT', 'SIGTERM', 'SIGKILL', 'group SIGKILL'] as const) {
     it(`by ${how}, within 2 s`, async () => {
-      const watchdogsBefore = new Set(watchdogPids());
-      const n = await endOwner(how, false);
+      const { n, pid } = await endOwner(how, false);
       const ms = await waitFor(() => !exists(n), 2000, `${n} to disappear after ${how}`);
       assert.ok(ms <= 2000);
       // ...and the owner's watchdog does not stay behind.
-      await waitFor(() => watchdogPids().every((p) => watchdogsBefore.has(p)), 2000, 'the watchdog to exit');
+      await waitFor(() => watchdogPids(pid).length === 0, 2000, `the watchdog of ${pid} to exit`);
     });
   }
 });
@@ -47,7 +46,7 @@ describe('a non-persistent segment disappears when its owner ends', () => {
 describe('a persistent segment stays after its owner ends', () => {
   for (const how of ['return', 'SIGKILL'] as const) {
     it(`by ${how}`, async () => {
-      const n = await endOwner(how, true);
+      const { n } = await endOwner(how, true);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(exists(n), true);
       const s = Segment.open(n);
