@@ -18,3 +18,12 @@ export {
 } from './regions/triton.js';
 export type { CreateRegionOptions, HasContiguousBytes, RegionValue } from './regions/triton.js';
 export type { BytesElement, BytesTensor } from './regions/bytes.js';
+export { SharedNDArray } from './ndarray/array.js';
+export type { ArrayFromOptions } from './ndarray/array.js';
+export type { Scope } from './ndarray/block.js';
+export type { ArrayCreateOptions } from './ndarray/create.js';
+export type { Scalar } from './ndarray/elements.js';
+export type { SharedNDArrayHandle } from './ndarray/handle.js';
+export type { Index } from './ndarray/indexing.js';
+export type { Order } from './ndarray/layout.js';
+export type { ArrayOpenOptions } from './ndarray/open.js';

@@ -17,7 +17,8 @@
 //   72    8  owner tag (random per owning thread; 0 = nobody, e.g. persistent)
 //   80    8  generation (incremented by writers that want readers to notice)
 //   88    8  creation time, milliseconds since the epoch
-//   96   32  reserved, 0
+//   96    8  array id: random, tells this array apart from a later one of the same name
+//  104   24  reserved, 0
 //  128  8*n  shape (int64)
 //  ...  8*n  strides in bytes (int64)
 // All integers little-endian.
@@ -45,6 +46,7 @@ export const offsets = {
   ownerTag: 72,
   generation: 80,
   created: 88,
+  arrayId: 96,
   shape: 128,
 } as const;
 
@@ -60,6 +62,7 @@ export interface Header {
   readonly ownerStart: number;
   readonly ownerTag: bigint;
   readonly created: number;
+  readonly arrayId: bigint;
 }
 
 export function headerLength(ndim: number): number {
@@ -84,6 +87,7 @@ export function writeHeader(bytes: Uint8Array, h: Header): void {
   view.setBigUint64(offsets.ownerStart, BigInt(h.ownerStart), true);
   view.setBigUint64(offsets.ownerTag, h.ownerTag, true);
   view.setFloat64(offsets.created, h.created, true);
+  view.setBigUint64(offsets.arrayId, h.arrayId, true);
   h.shape.forEach((n, i) => view.setBigInt64(offsets.shape + 8 * i, BigInt(n), true));
   const stridesAt = offsets.shape + 8 * h.shape.length;
   h.strides.forEach((s, i) => view.setBigInt64(stridesAt + 8 * i, BigInt(s), true));
@@ -162,5 +166,6 @@ export function readHeader(bytes: Uint8Array, size: number, name: string): Heade
     ownerStart: Number(view.getBigUint64(offsets.ownerStart, true) & 0xfffffffffffffn),
     ownerTag: view.getBigUint64(offsets.ownerTag, true),
     created: view.getFloat64(offsets.created, true),
+    arrayId: view.getBigUint64(offsets.arrayId, true),
   };
 }

@@ -37,10 +37,12 @@ export interface SegmentInfo {
 
 // Non-persistent segments this thread created and has not unlinked: name -> inode.
 const owned = new Map<string, number>();
+// Those of them on their way to another process: the watchdog gives them time to be adopted.
+const remote = new Set<string>();
 let exitHookInstalled = false;
 
 function removeOwnedAtExit(): void {
-  for (const [name, ino] of owned) removeIfOwnedBy(name, ino, envTag);
+  for (const [name, ino] of owned) if (!remote.has(name)) removeIfOwnedBy(name, ino, envTag);
   owned.clear();
 }
 
@@ -54,8 +56,16 @@ export function own(name: string, ino: number): void {
   }
 }
 
+/** An owned segment that is passing to another process ('remote'): see watchdog.markRemote. */
+export function markRemote(name: string): void {
+  if (!owned.has(name)) return;
+  remote.add(name);
+  watchdog.markRemote(name);
+}
+
 /** This thread stops being responsible for removing `name`. */
 export function disown(name: string): void {
+  remote.delete(name);
   if (owned.delete(name)) watchdog.untrack(name);
 }
 

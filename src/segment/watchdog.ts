@@ -31,7 +31,8 @@ function start(): number {
   delete env['NODE_OPTIONS'];
   delete env['NODE_TEST_CONTEXT'];
   try {
-    const child = spawn(process.execPath, [mainPath, String(self.pid), envTag.toString()], {
+    const grace = process.env['NDSHM_REMOTE_GRACE_MS'] ?? '5000';
+    const child = spawn(process.execPath, [mainPath, String(self.pid), envTag.toString(), grace], {
       detached: true,
       stdio: [readEnd, 'ignore', 'ignore'],
       env,
@@ -47,6 +48,14 @@ function start(): number {
 /** From now on, `name` (inode `ino`) is removed when this thread's environment ends. */
 export function track(name: string, ino: number): void {
   writeSync(start(), `+${ino} ${name}\n`);
+}
+
+/**
+ * `name` is passing to another process (a 'remote' array): when this thread ends, wait for that
+ * process to adopt it before removing it.
+ */
+export function markRemote(name: string): void {
+  writeSync(start(), `~${name}\n`);
 }
 
 /** This thread no longer owns `name`. */

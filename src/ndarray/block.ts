@@ -1,0 +1,261 @@
+// The memory under one or more SharedNDArrays: a shared segment with an ndshm header (or, for the
+// local copies that index arrays make, a plain ArrayBuffer), and who is responsible for removing it.
+
+import { randomBytes } from 'node:crypto';
+
+import { type DType, type TypedArray, dtype as toDType } from '../dtype.js';
+import { NdshmError, closedError, isNdshmError } from '../errors.js';
+import * as header from '../segment/header.js';
+import { envTag, self } from '../segment/owner.js';
+import { Segment, disown, markRemote, own } from '../segment/segment.js';
+
+/**
+ * As in jztools: 'local' arrays are removed when their owner releases them or ends; 'remote' arrays
+ * pass to the first process that opens their handle; null arrays are removed only by release().
+ */
+export type Scope = 'local' | 'remote' | null;
+
+export interface BaseLayout {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[]; // elements
+}
+
+export class Block {
+  /** The segment name, or undefined for local (unshared) memory. */
+  readonly name: string | undefined;
+  readonly dtype: DType;
+  readonly dataOffset: number;
+  readonly dataLength: number;
+  readonly readOnly: boolean;
+  readonly base: BaseLayout;
+  readonly arrayId: bigint;
+  /** This thread removes the segment when it releases it (and, unless scope is null, when it ends). */
+  owned: boolean;
+  scope: Scope;
+  /** The owner tag the header had when this block was made (a 'remote' handle carries it). */
+  ownerTag: bigint;
+  readonly #segment: Segment | undefined;
+  #local: ArrayBuffer | undefined;
+  #elements: TypedArray | undefined;
+  #bytes: DataView | undefined;
+  #released = false;
+  readonly #onRelease = new Set<() => void>();
+
+  constructor(init: {
+    name?: string;
+    segment?: Segment;
+    local?: ArrayBuffer;
+    dtype: DType;
+    dataOffset: number;
+    dataLength: number;
+    base: BaseLayout;
+    readOnly: boolean;
+    owned: boolean;
+    scope: Scope;
+    arrayId: bigint;
+    ownerTag: bigint;
+  }) {
+    this.name = init.name;
+    this.#segment = init.segment;
+    this.#local = init.local;
+    this.dtype = init.dtype;
+    this.dataOffset = init.dataOffset;
+    this.dataLength = init.dataLength;
+    this.base = init.base;
+    this.readOnly = init.readOnly;
+    this.owned = init.owned;
+    this.scope = init.scope;
+    this.arrayId = init.arrayId;
+    this.ownerTag = init.ownerTag;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The bytes; ECLOSED after release, and a segment's own fault checks (ETRUNCATED, EIO). */
+  get buffer(): ArrayBuffer {
+    if (this.#released) throw closedError('array', this.name ?? '(local)');
+    return this.#segment !== undefined ? this.#segment.buffer : this.#local!;
+  }
+
+  /** Bulk access: also compares the segment's current size with the mapping. */
+  check(): void {
+    if (this.#released) throw closedError('array', this.name ?? '(local)');
+    this.#segment?.check();
+  }
+
+  /** A typed array of the dtype over the whole data region (valid until release). */
+  get elements(): TypedArray {
+    const buffer = this.buffer;
+    this.#elements ??= new this.dtype.arrayType(buffer, this.dataOffset, (this.dataLength / this.dtype.itemsize) * this.dtype.lanes);
+    return this.#elements;
+  }
+
+  get bytes(): DataView {
+    const buffer = this.buffer;
+    this.#bytes ??= new DataView(buffer, this.dataOffset, this.dataLength);
+    return this.#bytes;
+  }
+
+  onRelease(fn: () => void): void {
+    this.#onRelease.add(fn);
+  }
+
+  /**
+   * Ends this thread's use of the memory (every view of it here becomes unusable) and removes the
+   * segment when this thread owns it. A 'remote' array is left for the process that adopts it
+   * (or, if none does, for the watchdog after this thread ends); `force` removes it anyway, unless
+   * another process has adopted it already.
+   */
+  release(force = false): void {
+    if (this.#released) return;
+    const segment = this.#segment;
+    const unlink = segment !== undefined && this.owned && (force || this.scope !== 'remote') && this.#stillOurs(segment);
+    this.#released = true;
+    for (const fn of this.#onRelease) fn();
+    this.#elements = undefined;
+    this.#bytes = undefined;
+    this.#local = undefined;
+    if (segment === undefined) return;
+    segment.close();
+    if (!unlink) return;
+    disown(segment.name);
+    try {
+      segment.unlink();
+    } catch (err) {
+      if (!isNdshmError(err, 'ENOENT')) throw err; // removed by hand already
+    }
+  }
+
+  /** The header still names this thread as the owner (a 'remote' array may have been adopted). */
+  #stillOurs(segment: Segment): boolean {
+    if (segment.closed || segment.byteLength < header.fixedLength) return false;
+    const words = new BigUint64Array(segment.buffer, 0, header.fixedLength / 8);
+    return Atomics.load(words, header.offsets.ownerTag / 8) === envTag;
+  }
+}
+
+function randomName(): string {
+  return `nd-${randomBytes(9).toString('base64url')}`;
+}
+
+const randomId = (): bigint => randomBytes(8).readBigUInt64LE() || 1n;
+
+/** Creates the segment, writes and publishes its header. */
+export function createBlock(
+  dt: DType,
+  shape: readonly number[],
+  strides: readonly number[],
+  options: { name: string | undefined; scope: Scope; mode: number | undefined },
+): Block {
+  const ndim = shape.length;
+  const dataOffset = header.dataOffsetFor(ndim);
+  const dataLength = shape.reduce((n, d) => n * d, 1) * dt.itemsize;
+  const persistent = options.scope === null;
+  let segment: Segment | undefined;
+  let name = options.name;
+  for (let attempt = 0; segment === undefined; attempt++) {
+    name = options.name ?? randomName();
+    try {
+      segment = Segment.create(name, dataOffset + dataLength, { mode: options.mode, persistent });
+    } catch (err) {
+      if (options.name !== undefined || attempt > 3 || !isNdshmError(err, 'EEXIST')) throw err;
+    }
+  }
+  const arrayId = randomId();
+  try {
+    const bytes = new Uint8Array(segment.buffer, 0, dataOffset);
+    header.writeHeader(bytes, {
+      typestr: dt.typestr,
+      shape,
+      strides: strides.map((s) => s * dt.itemsize),
+      dataOffset,
+      dataLength,
+      persistent,
+      ownerPid: self.pid,
+      ownerStart: self.startTime,
+      ownerTag: envTag,
+      created: Date.now(),
+      arrayId,
+    });
+    header.publish(segment.buffer);
+    if (options.scope === 'remote') markRemote(segment.name);
+  } catch (err) {
+    segment.close();
+    Segment.unlink(segment.name);
+    throw err;
+  }
+  return new Block({
+    name,
+    segment,
+    dtype: dt,
+    dataOffset,
+    dataLength,
+    base: { shape, strides },
+    readOnly: false,
+    owned: true,
+    scope: options.scope,
+    arrayId,
+    ownerTag: envTag,
+  });
+}
+
+function bad(name: string, why: string): NdshmError {
+  return new NdshmError('EBADHEADER', `segment "${name}" has a bad ndshm header: ${why}`, { segment: name });
+}
+
+/** Maps a segment and checks its header; the array layer checks the views it makes. */
+export function openBlock(name: string, readOnly: boolean): { block: Block; header: header.Header; segment: Segment } {
+  const segment = Segment.open(name, { readOnly });
+  try {
+    const bytes = new Uint8Array(segment.buffer, 0, Math.min(segment.byteLength, header.headerLength(header.maxDims)));
+    const h = header.readHeader(bytes, segment.byteLength, name);
+    let dt: DType;
+    try {
+      dt = toDType(h.typestr);
+    } catch {
+      throw bad(name, `unsupported typestr ${JSON.stringify(h.typestr)}`);
+    }
+    if (h.dataLength % dt.itemsize !== 0) throw bad(name, `data length ${h.dataLength} is not a multiple of ${dt.itemsize}`);
+    const strides = h.strides.map((s, i) => {
+      if (s % dt.itemsize !== 0) throw bad(name, `strides[${i}] ${s} is not a multiple of the item size ${dt.itemsize}`);
+      return s / dt.itemsize;
+    });
+    const block = new Block({
+      name,
+      segment,
+      dtype: dt,
+      dataOffset: h.dataOffset,
+      dataLength: h.dataLength,
+      base: { shape: h.shape, strides },
+      readOnly,
+      owned: false,
+      scope: h.persistent ? null : 'local',
+      arrayId: h.arrayId,
+      ownerTag: h.ownerTag,
+    });
+    return { block, header: h, segment };
+  } catch (err) {
+    segment.close();
+    throw err;
+  }
+}
+
+/**
+ * Takes ownership of a 'remote' array whose owner tag is still `from`: the first process to open its
+ * handle wins (compare-and-swap on the header), and the creator's cleanup then leaves it alone.
+ */
+export function adopt(block: Block, segment: Segment, from: bigint): boolean {
+  if (block.readOnly || from === 0n || from === envTag) return from === envTag;
+  const words = new BigUint64Array(segment.buffer, 0, header.fixedLength / 8);
+  const tagWord = header.offsets.ownerTag / 8;
+  if (Atomics.compareExchange(words, tagWord, from, envTag) !== from) return false;
+  Atomics.store(words, header.offsets.ownerPid / 8, BigInt(self.pid));
+  Atomics.store(words, header.offsets.ownerStart / 8, BigInt(self.startTime));
+  own(segment.name, segment.inode);
+  block.owned = true;
+  block.scope = 'local';
+  block.ownerTag = envTag;
+  return true;
+}

@@ -1,0 +1,55 @@
+// The reference that crosses thread and process boundaries: a small plain object whose size does
+// not depend on the array's (it names the memory and says how to view it).
+
+import { NdshmError, invalid } from '../errors.js';
+import { validateName } from '../segment/names.js';
+import type { Scope } from './block.js';
+
+export interface SharedNDArrayHandle {
+  /** Format marker and version. */
+  readonly ndshm: 1;
+  readonly name: string;
+  /** The array's id (hex): a handle never opens a later array that took the same name. */
+  readonly id: string;
+  /** numpy typestr, e.g. "<f8". */
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  /** Byte strides. */
+  readonly strides: readonly number[];
+  /** Byte offset of element [0, ..., 0] from the start of the data. */
+  readonly offset: number;
+  readonly scope: Scope;
+  /** For scope 'remote': the owner tag the adopter must find (decimal). */
+  readonly owner?: string;
+}
+
+export function isHandle(value: unknown): value is SharedNDArrayHandle {
+  return typeof value === 'object' && value !== null && (value as { ndshm?: unknown }).ndshm === 1;
+}
+
+function ints(value: unknown, what: string, allowNegative: boolean): number[] {
+  if (!Array.isArray(value) || value.length > 32) throw invalid(`handle.${what} must be an array of at most 32 integers`);
+  return value.map((v, i) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || (!allowNegative && v < 0)) throw invalid(`handle.${what}[${i}] is not valid: ${String(v)}`);
+    return v;
+  });
+}
+
+/** Checks a handle's fields (it may come from anywhere: a message, a file, a command line). */
+export function checkHandle(h: unknown): SharedNDArrayHandle {
+  if (!isHandle(h)) throw invalid('not a SharedNDArray handle (expected an object with ndshm: 1)');
+  validateName(h.name, 'handle.name');
+  if (typeof h.id !== 'string' || !/^[0-9a-f]{1,16}$/.test(h.id)) throw invalid('handle.id must be a hex string');
+  if (typeof h.dtype !== 'string') throw invalid('handle.dtype must be a typestr');
+  const shape = ints(h.shape, 'shape', false);
+  const strides = ints(h.strides, 'strides', true);
+  if (shape.length !== strides.length) throw invalid('handle.shape and handle.strides differ in length');
+  if (typeof h.offset !== 'number' || !Number.isSafeInteger(h.offset) || h.offset < 0) throw invalid('handle.offset must be a non-negative integer');
+  if (h.scope !== 'local' && h.scope !== 'remote' && h.scope !== null) throw invalid('handle.scope must be "local", "remote" or null');
+  if (h.owner !== undefined && (typeof h.owner !== 'string' || !/^\d{1,20}$/.test(h.owner))) throw invalid('handle.owner must be a decimal string');
+  return h;
+}
+
+export function staleHandle(name: string): NdshmError {
+  return new NdshmError('ENOENT', `the array this handle refers to no longer exists ("${name}" now names another array)`, { segment: name });
+}
