@@ -27,3 +27,8 @@ export type { SharedNDArrayHandle } from './ndarray/handle.js';
 export type { Index } from './ndarray/indexing.js';
 export type { Order } from './ndarray/layout.js';
 export type { ArrayOpenOptions } from './ndarray/open.js';
+export { SharedMemoryManager } from './ndarray/manager.js';
+export { packArrays, sendArrays, unpackArrays } from './ndarray/messages.js';
+export type { PackedArray } from './ndarray/messages.js';
+export { gc } from './ndarray/gc.js';
+export type { GcEntry, GcOptions } from './ndarray/gc.js';
