@@ -55,7 +55,7 @@ function walk(value: unknown, visit: (v: unknown) => unknown | typeof skip, seen
 const skip = Symbol('skip');
 
 /** A copy of `value` with every SharedNDArray replaced by its handle (a local copy is an error). */
-export function packArrays<T>(value: T): unknown {
+export function packArrays<T>(value: T): T extends object ? object : T {
   return walk(
     value,
     (v) => {
@@ -64,7 +64,7 @@ export function packArrays<T>(value: T): unknown {
       return { [marker]: v.handle };
     },
     new Map(),
-  );
+  ) as T extends object ? object : T;
 }
 
 /** A copy of `value` with every packed handle opened as a SharedNDArray. */

@@ -19,6 +19,7 @@ export interface SpawnOptions {
   uid?: number;
   gid?: number;
   command?: string[]; // run through a wrapper (e.g. unshare), the node command appended
+  env?: Record<string, string>; // added to this process's environment
 }
 
 export function spawnChild(script: string, args: string[] = [], options: SpawnOptions = {}): Child {
@@ -28,6 +29,7 @@ export function spawnChild(script: string, args: string[] = [], options: SpawnOp
   const proc = spawn(cmd!, argv, {
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: options.detached ?? false,
+    env: { ...process.env, ...options.env },
     ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
   });
   const messages: Record<string, unknown>[] = [];
