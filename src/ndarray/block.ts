@@ -205,9 +205,12 @@ function bad(name: string, why: string): NdshmError {
   return new NdshmError('EBADHEADER', `segment "${name}" has a bad ndshm header: ${why}`, { segment: name });
 }
 
+export type SegmentOpener = (name: string, readOnly: boolean) => Segment;
+const openSegment: SegmentOpener = (name, readOnly) => Segment.open(name, { readOnly });
+
 /** Maps a segment and checks its header; the array layer checks the views it makes. */
-export function openBlock(name: string, readOnly: boolean): { block: Block; header: header.Header; segment: Segment } {
-  const segment = Segment.open(name, { readOnly });
+export function openBlock(name: string, readOnly: boolean, open: SegmentOpener = openSegment): { block: Block; header: header.Header; segment: Segment } {
+  const segment = open(name, readOnly);
   try {
     const bytes = new Uint8Array(segment.buffer, 0, Math.min(segment.byteLength, header.headerLength(header.maxDims)));
     const h = header.readHeader(bytes, segment.byteLength, name);

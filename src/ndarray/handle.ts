@@ -27,26 +27,37 @@ export function isHandle(value: unknown): value is SharedNDArrayHandle {
   return typeof value === 'object' && value !== null && (value as { ndshm?: unknown }).ndshm === 1;
 }
 
-function ints(value: unknown, what: string, allowNegative: boolean): number[] {
+// Character checks rather than regular expressions: they run on every open (see dtype.ts).
+function isDigits(s: string, max: number, hex: boolean): boolean {
+  if (s.length === 0 || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (hex && c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+function checkInts(value: unknown, what: string, allowNegative: boolean): number[] {
   if (!Array.isArray(value) || value.length > 32) throw invalid(`handle.${what} must be an array of at most 32 integers`);
-  return value.map((v, i) => {
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || (!allowNegative && v < 0)) throw invalid(`handle.${what}[${i}] is not valid: ${String(v)}`);
-    return v;
-  });
+  }
+  return value as number[];
 }
 
 /** Checks a handle's fields (it may come from anywhere: a message, a file, a command line). */
 export function checkHandle(h: unknown): SharedNDArrayHandle {
   if (!isHandle(h)) throw invalid('not a SharedNDArray handle (expected an object with ndshm: 1)');
   validateName(h.name, 'handle.name');
-  if (typeof h.id !== 'string' || !/^[0-9a-f]{1,16}$/.test(h.id)) throw invalid('handle.id must be a hex string');
+  if (typeof h.id !== 'string' || !isDigits(h.id, 16, true)) throw invalid('handle.id must be a hex string');
   if (typeof h.dtype !== 'string') throw invalid('handle.dtype must be a typestr');
-  const shape = ints(h.shape, 'shape', false);
-  const strides = ints(h.strides, 'strides', true);
+  const shape = checkInts(h.shape, 'shape', false);
+  const strides = checkInts(h.strides, 'strides', true);
   if (shape.length !== strides.length) throw invalid('handle.shape and handle.strides differ in length');
   if (typeof h.offset !== 'number' || !Number.isSafeInteger(h.offset) || h.offset < 0) throw invalid('handle.offset must be a non-negative integer');
   if (h.scope !== 'local' && h.scope !== 'remote' && h.scope !== null) throw invalid('handle.scope must be "local", "remote" or null');
-  if (h.owner !== undefined && (typeof h.owner !== 'string' || !/^\d{1,20}$/.test(h.owner))) throw invalid('handle.owner must be a decimal string');
+  if (h.owner !== undefined && (typeof h.owner !== 'string' || !isDigits(h.owner, 20, false))) throw invalid('handle.owner must be a decimal string');
   return h;
 }
 

@@ -84,3 +84,7 @@ export function sendArrays(target: MessageTarget, message: unknown): void {
   else if (typeof target.send === 'function') target.send(packed);
   else throw invalid('sendArrays: the target has neither postMessage nor send');
 }
+
+// Compile the message walk at import too (see primeOpenPath in array.ts).
+walk({ list: [1, { nested: 'x' }], map: new Map([[1, 2]]), set: new Set([3]) }, (v) => (isPacked(v) ? v : skip), new Map());
+

@@ -3,7 +3,7 @@
 import { NdshmError } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import { validateName } from '../segment/names.js';
-import { type Block, adopt, openBlock } from './block.js';
+import { type Block, type SegmentOpener, adopt, openBlock } from './block.js';
 import { type SharedNDArrayHandle, checkHandle, isHandle, staleHandle } from './handle.js';
 import { type Layout, extent } from './layout.js';
 
@@ -25,12 +25,13 @@ function checkInside(block: Block, layout: Layout, what: string): void {
   if (e.lo < 0 || e.hi >= count) throw outOfBounds(block, what);
 }
 
-export function openArray(target: string | SharedNDArrayHandle, options?: ArrayOpenOptions): { block: Block; layout: Layout } {
+/** `open` maps the segment; only the import-time priming (array.ts) passes another. */
+export function openArray(target: string | SharedNDArrayHandle, options?: ArrayOpenOptions, open?: SegmentOpener): { block: Block; layout: Layout } {
   const opts = checkOptions(options, ['readOnly', 'manager'], 'SharedNDArray.open');
   const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
   const handle = isHandle(target) ? checkHandle(target) : undefined;
   const name = handle?.name ?? validateName(target, 'array name');
-  const { block, segment } = openBlock(name, readOnly);
+  const { block, segment } = openBlock(name, readOnly, open);
   try {
     let layout: Layout = { shape: block.base.shape, strides: block.base.strides, offset: 0 };
     checkInside(block, layout, 'the header\'s shape and strides');

@@ -108,9 +108,18 @@ function bad(name: string, why: string): NdshmError {
   return new NdshmError('EBADHEADER', `segment "${name}" has a bad ndshm header: ${why}`, { segment: name });
 }
 
-function safeInt(value: bigint, name: string, field: string): number {
-  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(name, `${field} ${value} is out of range`);
-  return Number(value);
+// 64-bit fields read as two 32-bit halves: plain number arithmetic, no BigInt (this runs on every
+// open, mostly in V8's interpreter in a fresh process, where BigInt is slow).
+function u64(view: DataView, at: number, name: string, field: string): number {
+  const hi = view.getUint32(at + 4, true);
+  if (hi > 0x1fffff) throw bad(name, `${field} is out of range`);
+  return hi * 0x100000000 + view.getUint32(at, true);
+}
+
+function i64(view: DataView, at: number, name: string, field: string): number {
+  const hi = view.getInt32(at + 4, true);
+  if (hi > 0x1fffff || hi < -0x200000) throw bad(name, `${field} is out of range`);
+  return hi * 0x100000000 + view.getUint32(at, true);
 }
 
 /**
@@ -131,8 +140,8 @@ export function readHeader(bytes: Uint8Array, size: number, name: string): Heade
   const length = view.getUint16(offsets.headerLength, true);
   if (length !== headerLength(ndim)) throw bad(name, `header length ${length} does not match ndim ${ndim}`);
   if (length > size || length > bytes.byteLength) throw bad(name, `header length ${length} exceeds the segment (${size} bytes)`);
-  const dataOffset = safeInt(view.getBigUint64(offsets.dataOffset, true), name, 'data offset');
-  const dataLength = safeInt(view.getBigUint64(offsets.dataLength, true), name, 'data length');
+  const dataOffset = u64(view, offsets.dataOffset, name, 'data offset');
+  const dataLength = u64(view, offsets.dataLength, name, 'data length');
   if (dataOffset < length || dataOffset % dataAlignment !== 0) throw bad(name, `data offset ${dataOffset} is misplaced`);
   if (dataOffset + dataLength > size) {
     throw bad(name, `data (${dataLength} bytes at ${dataOffset}) runs past the end of the segment (${size} bytes)`);
@@ -148,12 +157,10 @@ export function readHeader(bytes: Uint8Array, size: number, name: string): Heade
   const strides: number[] = [];
   const stridesAt = offsets.shape + 8 * ndim;
   for (let i = 0; i < ndim; i++) {
-    shape.push(safeInt(view.getBigInt64(offsets.shape + 8 * i, true), name, `shape[${i}]`));
-    const stride = view.getBigInt64(stridesAt + 8 * i, true);
-    if (stride > BigInt(Number.MAX_SAFE_INTEGER) || stride < -BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw bad(name, `strides[${i}] ${stride} is out of range`);
-    }
-    strides.push(Number(stride));
+    const d = i64(view, offsets.shape + 8 * i, name, `shape[${i}]`);
+    if (d < 0) throw bad(name, `shape[${i}] ${d} is negative`);
+    shape.push(d);
+    strides.push(i64(view, stridesAt + 8 * i, name, `strides[${i}]`));
   }
   return {
     typestr,
@@ -162,8 +169,8 @@ export function readHeader(bytes: Uint8Array, size: number, name: string): Heade
     dataOffset,
     dataLength,
     persistent: (view.getUint32(offsets.flags, true) & flagPersistent) !== 0,
-    ownerPid: Number(view.getBigUint64(offsets.ownerPid, true) & 0xffffffffn),
-    ownerStart: Number(view.getBigUint64(offsets.ownerStart, true) & 0xfffffffffffffn),
+    ownerPid: view.getUint32(offsets.ownerPid, true),
+    ownerStart: u64(view, offsets.ownerStart, name, 'owner start time'),
     ownerTag: view.getBigUint64(offsets.ownerTag, true),
     created: view.getFloat64(offsets.created, true),
     arrayId: view.getBigUint64(offsets.arrayId, true),
