@@ -32,10 +32,10 @@ export class SharedNDArray {
   #accessor: Accessor | undefined;
 
   /** @internal Use the static factories. */
-  constructor(block: Block, layout: Layout) {
+  constructor(block: Block, layout: Layout, dtype: DType = block.dtype) {
     this.#block = block;
     this.#layout = layout;
-    this.dtype = block.dtype;
+    this.dtype = dtype;
     this.shape = Object.freeze([...layout.shape]);
   }
 
@@ -83,8 +83,8 @@ export class SharedNDArray {
 
   /** Attaches to an array from any process: by name (its whole array) or by handle (any view). */
   static open(nameOrHandle: string | SharedNDArrayHandle, options?: ArrayOpenOptions): SharedNDArray {
-    const { block, layout } = openArray(nameOrHandle, options);
-    return new SharedNDArray(block, layout);
+    const { block, layout, dtype } = openArray(nameOrHandle, options);
+    return new SharedNDArray(block, layout, dtype);
   }
 
   static isHandle(value: unknown): value is SharedNDArrayHandle {
@@ -193,7 +193,7 @@ export class SharedNDArray {
   #access(): Accessor {
     const block = this.#block;
     void block.buffer; // ECLOSED, ETRUNCATED, EIO
-    this.#accessor ??= accessor(this.dtype, block.elements, block.bytes);
+    this.#accessor ??= accessor(this.dtype, block.elementsOf(this.dtype), block.bytes);
     return this.#accessor;
   }
 
@@ -242,7 +242,7 @@ export class SharedNDArray {
       const bytes = new Uint8Array(this.#block.buffer, this.#block.dataOffset + first * size, this.nbytes);
       for (let done = size; done < bytes.length; done *= 2) bytes.copyWithin(done, 0, Math.min(done, bytes.length - done));
     } else {
-      const raw = rawView(this.#block.buffer, this.#block.dataOffset, this.#block.dataLength / size, size);
+      const raw = rawView(this.#block.buffer, this.#block.dataOffset, Math.floor(this.#block.dataLength / size), size);
       const a = raw.array as unknown as { [i: number]: number };
       const lanes = raw.lanes;
       forEachPair(this.shape, this.#layout, this.#layout, (i) => {
@@ -296,7 +296,7 @@ export class SharedNDArray {
     const target = dtype === undefined ? this.dtype : toDType(dtype);
     const out = SharedNDArray.empty(this.shape, target, create);
     try {
-      if (target.typestr === this.dtype.typestr) this.#copyInto(out.#block, out.#layout);
+      if (target.typestr === this.dtype.typestr) this.copyInto(out);
       else {
         const from = this.#access();
         const to = out.#access();
@@ -328,11 +328,20 @@ export class SharedNDArray {
     return build(0, this.#layout.offset);
   }
 
+  /** @internal Copies this array's elements into `target` (same shape and dtype), bit for bit. */
+  copyInto(target: SharedNDArray): void {
+    if (target.dtype.typestr !== this.dtype.typestr || target.shape.join() !== this.shape.join()) {
+      throw invalid(`copyInto: ${this.dtype.typestr}${JSON.stringify(this.shape)} into ${target.dtype.typestr}${JSON.stringify(target.shape)}`);
+    }
+    target.#writable();
+    this.#copyInto(target.#block, target.#layout);
+  }
+
   #copyInto(block: Block, layout: Layout): void {
     this.#block.check();
-    const count = this.#block.dataLength / this.dtype.itemsize;
+    const count = Math.floor(this.#block.dataLength / this.dtype.itemsize);
     const src = rawView(this.#block.buffer, this.#block.dataOffset, count, this.dtype.itemsize);
-    const dst = rawView(block.buffer, block.dataOffset, block.dataLength / this.dtype.itemsize, this.dtype.itemsize);
+    const dst = rawView(block.buffer, block.dataOffset, Math.floor(block.dataLength / this.dtype.itemsize), this.dtype.itemsize);
     if (isContiguous(this.#layout, 'C') && isContiguous(layout, 'C') && this.size > 0) {
       const at = this.#block.dataOffset + this.#layout.offset * this.dtype.itemsize;
       new Uint8Array(block.buffer, block.dataOffset + layout.offset * this.dtype.itemsize, this.nbytes).set(new Uint8Array(this.#block.buffer, at, this.nbytes));
@@ -348,7 +357,7 @@ export class SharedNDArray {
     const rest = shape.filter((_, i) => i !== axis);
     const drop = (s: readonly number[]): number[] => s.filter((_, i) => i !== axis);
     const size = this.dtype.itemsize;
-    const src = rawView(this.#block.buffer, this.#block.dataOffset, this.#block.dataLength / size, size);
+    const src = rawView(this.#block.buffer, this.#block.dataOffset, Math.floor(this.#block.dataLength / size), size);
     const dst = rawView(local.buffer, 0, local.dataLength / size, size);
     indices.forEach((index, j) => {
       copyRaw(
@@ -441,8 +450,8 @@ function primeOpenPath(): void {
   const noop = (): void => undefined;
   const segment = { name, byteLength: buffer.byteLength, buffer, inode: 0, closed: false, close: noop, check: noop, unlink: noop } as unknown as Segment;
   const handle = { ndshm: 1, name, id: '1', dtype: '<f8', shape: [2, 3], strides: [24, 8], offset: 0, scope: 'local' } as const;
-  const { block, layout } = openArray(handle, undefined, () => segment);
-  const array = new SharedNDArray(block, layout);
+  const { block, layout, dtype } = openArray(handle, undefined, () => segment);
+  const array = new SharedNDArray(block, layout, dtype);
   void array.handle;
   void array.data;
   array.get(1, 2);

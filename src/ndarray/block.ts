@@ -29,6 +29,8 @@ export class Block {
   readonly readOnly: boolean;
   readonly base: BaseLayout;
   readonly arrayId: bigint;
+  /** The segment holds the parts of several arrays, each viewed with its own dtype (a store's pack). */
+  readonly pack: boolean;
   /** This thread removes the segment when it releases it (and, unless scope is null, when it ends). */
   owned: boolean;
   scope: Scope;
@@ -36,7 +38,7 @@ export class Block {
   ownerTag: bigint;
   readonly #segment: Segment | undefined;
   #local: ArrayBuffer | undefined;
-  #elements: TypedArray | undefined;
+  readonly #elements = new Map<string, TypedArray>();
   #bytes: DataView | undefined;
   #released = false;
   readonly #onRelease = new Set<() => void>();
@@ -54,6 +56,7 @@ export class Block {
     scope: Scope;
     arrayId: bigint;
     ownerTag: bigint;
+    pack?: boolean;
   }) {
     this.name = init.name;
     this.#segment = init.segment;
@@ -67,6 +70,7 @@ export class Block {
     this.scope = init.scope;
     this.arrayId = init.arrayId;
     this.ownerTag = init.ownerTag;
+    this.pack = init.pack ?? false;
   }
 
   get released(): boolean {
@@ -85,11 +89,15 @@ export class Block {
     this.#segment?.check();
   }
 
-  /** A typed array of the dtype over the whole data region (valid until release). */
-  get elements(): TypedArray {
+  /** A typed array of `dt` over the whole data region (valid until release). */
+  elementsOf(dt: DType): TypedArray {
     const buffer = this.buffer;
-    this.#elements ??= new this.dtype.arrayType(buffer, this.dataOffset, (this.dataLength / this.dtype.itemsize) * this.dtype.lanes);
-    return this.#elements;
+    let elements = this.#elements.get(dt.typestr);
+    if (elements === undefined) {
+      elements = new dt.arrayType(buffer, this.dataOffset, Math.floor(this.dataLength / dt.itemsize) * dt.lanes);
+      this.#elements.set(dt.typestr, elements);
+    }
+    return elements;
   }
 
   get bytes(): DataView {
@@ -114,7 +122,7 @@ export class Block {
     const unlink = segment !== undefined && this.owned && (force || this.scope !== 'remote') && this.#stillOurs(segment);
     this.#released = true;
     for (const fn of this.#onRelease) fn();
-    this.#elements = undefined;
+    this.#elements.clear();
     this.#bytes = undefined;
     this.#local = undefined;
     if (segment === undefined) return;
@@ -147,7 +155,7 @@ export function createBlock(
   dt: DType,
   shape: readonly number[],
   strides: readonly number[],
-  options: { name: string | undefined; scope: Scope; mode: number | undefined },
+  options: { name: string | undefined; scope: Scope; mode: number | undefined; flags?: number },
 ): Block {
   const ndim = shape.length;
   const dataOffset = header.dataOffsetFor(ndim);
@@ -173,6 +181,7 @@ export function createBlock(
       dataOffset,
       dataLength,
       persistent,
+      flags: options.flags ?? 0,
       ownerPid: self.pid,
       ownerStart: self.startTime,
       ownerTag: envTag,
@@ -198,6 +207,7 @@ export function createBlock(
     scope: options.scope,
     arrayId,
     ownerTag: envTag,
+    pack: ((options.flags ?? 0) & header.flagPack) !== 0,
   });
 }
 
@@ -237,6 +247,7 @@ export function openBlock(name: string, readOnly: boolean, open: SegmentOpener =
       scope: h.persistent ? null : 'local',
       arrayId: h.arrayId,
       ownerTag: h.ownerTag,
+      pack: ((h.flags ?? 0) & header.flagPack) !== 0,
     });
     return { block, header: h, segment };
   } catch (err) {

@@ -6,7 +6,8 @@
 //    0    8  magic "NDSHMARR" (written last, so a reader never sees a half-written header)
 //    8    2  format version (1)
 //   10    2  header length in bytes: 128 + 16 * ndim
-//   12    4  flags: bit 0 persistent
+//   12    4  flags: bit 0 persistent; bit 1 pack (a "|u1" array whose parts are viewed with their own
+//            dtypes: the arrays of a store); bit 2 store data (kept while a published store lists it)
 //   16    8  data offset (a multiple of 64, >= header length)
 //   24    8  data length in bytes
 //   32    4  ndim (<= 32)
@@ -32,6 +33,8 @@ export const fixedLength = 128;
 export const maxDims = 32;
 export const dataAlignment = 64;
 export const flagPersistent = 1;
+export const flagPack = 2;
+export const flagStoreData = 4;
 
 export const offsets = {
   version: 8,
@@ -58,6 +61,8 @@ export interface Header {
   readonly dataOffset: number;
   readonly dataLength: number;
   readonly persistent: boolean;
+  /** Other bits of the flags word (flagPack, flagStoreData). */
+  readonly flags?: number;
   readonly ownerPid: number;
   readonly ownerStart: number;
   readonly ownerTag: bigint;
@@ -78,7 +83,7 @@ export function writeHeader(bytes: Uint8Array, h: Header): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, headerLength(h.shape.length));
   view.setUint16(offsets.version, formatVersion, true);
   view.setUint16(offsets.headerLength, headerLength(h.shape.length), true);
-  view.setUint32(offsets.flags, h.persistent ? flagPersistent : 0, true);
+  view.setUint32(offsets.flags, (h.flags ?? 0) | (h.persistent ? flagPersistent : 0), true);
   view.setBigUint64(offsets.dataOffset, BigInt(h.dataOffset), true);
   view.setBigUint64(offsets.dataLength, BigInt(h.dataLength), true);
   view.setUint32(offsets.ndim, h.shape.length, true);
@@ -169,6 +174,7 @@ export function readHeader(bytes: Uint8Array, size: number, name: string): Heade
     dataOffset,
     dataLength,
     persistent: (view.getUint32(offsets.flags, true) & flagPersistent) !== 0,
+    flags: view.getUint32(offsets.flags, true),
     ownerPid: view.getUint32(offsets.ownerPid, true),
     ownerStart: u64(view, offsets.ownerStart, name, 'owner start time'),
     ownerTag: view.getBigUint64(offsets.ownerTag, true),
