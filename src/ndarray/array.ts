@@ -185,6 +185,7 @@ export class SharedNDArray {
       offset: this.#layout.offset * size,
       scope: block.scope,
       ...(block.scope === 'remote' ? { owner: block.ownerTag.toString() } : {}),
+      ...(block.raw ? { raw: true as const } : {}),
     };
   }
 
@@ -326,6 +327,20 @@ export class SharedNDArray {
     const build = (axis: number, at: number): unknown =>
       axis === shape.length ? acc.get(at) : Array.from({ length: shape[axis]! }, (_, i) => build(axis + 1, at + i * strides[axis]!));
     return build(0, this.#layout.offset);
+  }
+
+  /** @internal Sets this C-contiguous array's elements, in order, from `values` (converted as set() does). */
+  fillFrom(values: Iterable<unknown>): void {
+    this.#writable();
+    if (!isContiguous(this.#layout, 'C')) throw invalid('fillFrom needs a C-contiguous array');
+    const acc = this.#access();
+    let i = this.#layout.offset;
+    const end = i + this.size;
+    for (const v of values) {
+      if (i >= end) throw invalid(`more than ${this.size} values`);
+      acc.set(i++, v);
+    }
+    if (i !== end) throw invalid(`${i - this.#layout.offset} values for ${this.size} elements`);
   }
 
   /** @internal Copies this array's elements into `target` (same shape and dtype), bit for bit. */

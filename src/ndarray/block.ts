@@ -31,6 +31,8 @@ export class Block {
   readonly arrayId: bigint;
   /** The segment holds the parts of several arrays, each viewed with its own dtype (a store's pack). */
   readonly pack: boolean;
+  /** A segment without an ndshm header (made by another tool, e.g. cute-shm): its bytes from 0. */
+  readonly raw: boolean;
   /** This thread removes the segment when it releases it (and, unless scope is null, when it ends). */
   owned: boolean;
   scope: Scope;
@@ -57,6 +59,7 @@ export class Block {
     arrayId: bigint;
     ownerTag: bigint;
     pack?: boolean;
+    raw?: boolean;
   }) {
     this.name = init.name;
     this.#segment = init.segment;
@@ -71,6 +74,7 @@ export class Block {
     this.arrayId = init.arrayId;
     this.ownerTag = init.ownerTag;
     this.pack = init.pack ?? false;
+    this.raw = init.raw ?? false;
   }
 
   get released(): boolean {
@@ -138,6 +142,7 @@ export class Block {
 
   /** The header still names this thread as the owner (a 'remote' array may have been adopted). */
   #stillOurs(segment: Segment): boolean {
+    if (this.raw) return true;
     if (segment.closed || segment.byteLength < header.fixedLength) return false;
     const words = new BigUint64Array(segment.buffer, 0, header.fixedLength / 8);
     return Atomics.load(words, header.offsets.ownerTag / 8) === envTag;
@@ -272,4 +277,33 @@ export function adopt(block: Block, segment: Segment, from: bigint): boolean {
   block.scope = 'local';
   block.ownerTag = envTag;
   return true;
+}
+
+/**
+ * Maps a segment without an ndshm header (cute-shm's, for one): its bytes from offset 0 are `count`
+ * elements of `dt`, as the caller says; the segment must be at least that large.
+ */
+export function openRawBlock(name: string, dt: DType, count: number, readOnly: boolean): Block {
+  const segment = Segment.openForeign(name, readOnly);
+  const dataLength = count * dt.itemsize;
+  if (segment.byteLength < dataLength) {
+    segment.close();
+    throw new NdshmError('EBADHEADER', `segment "${name}" has ${segment.byteLength} bytes, fewer than the ${dataLength} its description needs`, {
+      segment: name,
+    });
+  }
+  return new Block({
+    name,
+    segment,
+    dtype: dt,
+    dataOffset: 0,
+    dataLength,
+    base: { shape: [count], strides: [1] },
+    readOnly,
+    owned: false,
+    scope: null,
+    arrayId: 0n,
+    ownerTag: 0n,
+    raw: true,
+  });
 }

@@ -2,7 +2,7 @@
 // not depend on the array's (it names the memory and says how to view it).
 
 import { NdshmError, invalid } from '../errors.js';
-import { validateName } from '../segment/names.js';
+import { maxForeignNameLength, validateName } from '../segment/names.js';
 import type { Scope } from './block.js';
 
 export interface SharedNDArrayHandle {
@@ -21,6 +21,8 @@ export interface SharedNDArrayHandle {
   readonly scope: Scope;
   /** For scope 'remote': the owner tag the adopter must find (decimal). */
   readonly owner?: string;
+  /** A segment without an ndshm header (a cute-shm array): the handle alone describes it. */
+  readonly raw?: true;
 }
 
 export function isHandle(value: unknown): value is SharedNDArrayHandle {
@@ -49,7 +51,8 @@ function checkInts(value: unknown, what: string, allowNegative: boolean): number
 /** Checks a handle's fields (it may come from anywhere: a message, a file, a command line). */
 export function checkHandle(h: unknown): SharedNDArrayHandle {
   if (!isHandle(h)) throw invalid('not a SharedNDArray handle (expected an object with ndshm: 1)');
-  validateName(h.name, 'handle.name');
+  if (h.raw !== undefined && h.raw !== true) throw invalid('handle.raw must be true when present');
+  validateName(h.name, 'handle.name', h.raw ? maxForeignNameLength : undefined);
   if (typeof h.id !== 'string' || !isDigits(h.id, 16, true)) throw invalid('handle.id must be a hex string');
   if (typeof h.dtype !== 'string') throw invalid('handle.dtype must be a typestr');
   const shape = checkInts(h.shape, 'shape', false);

@@ -5,7 +5,7 @@ import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { NdshmError, closedError, invalid } from '../errors.js';
 import * as native from '../native.js';
 import { checkBoolean, checkOptions, checkSize, formatBytes } from '../options.js';
-import { validateName } from './names.js';
+import { maxForeignNameLength, validateName } from './names.js';
 import { envTag } from './owner.js';
 import { removeIfOwnedBy, shmDir } from './reap.js';
 import { systemError, tooBig } from './system-error.js';
@@ -103,6 +103,10 @@ export class Segment {
   static create(name: string, byteSize: number, options?: SegmentCreateOptions): Segment {
     const opts = checkOptions(options, ['mode', 'persistent'], 'Segment.create');
     validateName(name);
+    return Segment.#create(name, byteSize, opts);
+  }
+
+  static #create(name: string, byteSize: number, opts: SegmentCreateOptions): Segment {
     const size = checkSize(byteSize, 'byteSize');
     const mode = opts.mode ?? 0o600;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
@@ -130,7 +134,22 @@ export class Segment {
   static open(name: string, options?: SegmentOpenOptions): Segment {
     const opts = checkOptions(options, ['readOnly'], 'Segment.open');
     validateName(name);
-    const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
+    return Segment.#open(name, checkBoolean(opts.readOnly, 'readOnly', false));
+  }
+
+  /** @internal Segment.open for a name up to 255 characters (a segment another tool named). */
+  static openForeign(name: string, readOnly: boolean): Segment {
+    validateName(name, 'segment name', maxForeignNameLength);
+    return Segment.#open(name, readOnly);
+  }
+
+  /** @internal Segment.create for a name up to 255 characters (cute-shm's naming scheme). */
+  static createForeign(name: string, byteSize: number, options: SegmentCreateOptions): Segment {
+    validateName(name, 'segment name', maxForeignNameLength);
+    return Segment.#create(name, byteSize, options);
+  }
+
+  static #open(name: string, readOnly: boolean): Segment {
     const m = native.open(name, readOnly);
     if (native.isFailure(m)) throw systemError(m, name);
     return new Segment(name, m, readOnly, false);
@@ -138,7 +157,7 @@ export class Segment {
 
   /** Removes the name. Existing mappings, here and elsewhere, stay valid. ENOENT if there is none. */
   static unlink(name: string): void {
-    validateName(name);
+    validateName(name, 'segment name', maxForeignNameLength);
     const f = native.unlink(name);
     if (f !== undefined) throw systemError(f, name);
     disown(name);

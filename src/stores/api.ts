@@ -1,0 +1,289 @@
+// cute-shm's API for named stores of nested arrays, in camelCase: arraysToShm, shmToArrays, unlink,
+// listStores, and the scoped unlinkedArraysToShm.
+
+import { readdirSync, unlinkSync } from 'node:fs';
+
+import { type DType, type TypedArray, dtype as toDType, isTypedArray } from '../dtype.js';
+import { NdshmError, invalid } from '../errors.js';
+import { checkBoolean, checkOptions } from '../options.js';
+import { SharedNDArray } from '../ndarray/array.js';
+import { describeSource } from '../ndarray/create.js';
+import { inspectSegment, shmDir } from '../segment/reap.js';
+import { disown } from '../segment/segment.js';
+import type { AttrValue, Attrs } from './attrs.js';
+import { StoreBuilder, type StoreSummary, type StoreWriteOptions, checkKey, readManifest, removeSegments } from './builder.js';
+import { defaultCuteShmRoot, listCuteShm, readCuteShm, readCuteShmSegments, tomlPath, writeCuteShm } from './cute-shm.js';
+import { type Manifest, forEachLeaf } from './manifest.js';
+import { manifestName, manifestPrefix, validateStoreName } from './names.js';
+import { type StoreReadOptions, type StoreTree, readNdshmStore } from './read.js';
+
+export type StoreFormat = 'ndshm' | 'cute-shm';
+
+export interface ArraysToShmOptions extends StoreWriteOptions {
+  /** 'ndshm' (default) or 'cute-shm' (readable by Python's cute_shm.shm_to_arrays). */
+  format?: StoreFormat;
+  /** cute-shm's manifest folder. Default /tmp/cute-shm, as cute-shm has it. */
+  cuteShmRoot?: string;
+}
+
+export interface ShmToArraysOptions extends StoreReadOptions {
+  /** Which format to look for; by default an ndshm store, then a cute-shm one. */
+  format?: StoreFormat;
+  cuteShmRoot?: string;
+}
+
+export interface WrittenStore extends StoreSummary {
+  readonly format: StoreFormat;
+  /** For cute-shm: the TOML manifest's path. */
+  readonly toml?: string;
+}
+
+interface InputLeaf {
+  path: string[];
+  value: unknown;
+  attrs: Attrs | undefined;
+  shape: number[];
+  dtype: DType;
+}
+
+const leafKeys = new Set(['data', 'meta', 'attrs']);
+
+function isArrayValue(v: unknown): boolean {
+  if (v instanceof SharedNDArray || isTypedArray(v) || Array.isArray(v)) return true;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return true;
+  const o = v as { shape?: unknown; stride?: unknown; data?: unknown };
+  return typeof o === 'object' && o !== null && Array.isArray(o.shape) && Array.isArray(o.stride) && o.data !== undefined;
+}
+
+/** A leaf written as { data, attrs } or as shmToArrays returns it, { data, meta: { attrs } }. */
+function leafObject(v: unknown): { data: unknown; attrs: Attrs | undefined } | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !('data' in v)) return undefined;
+  if (!Object.keys(v).every((k) => leafKeys.has(k)) || !isArrayValue((v as { data: unknown }).data)) return undefined;
+  const o = v as { data: unknown; attrs?: Attrs; meta?: { attrs?: Attrs } };
+  return { data: o.data, attrs: o.attrs ?? o.meta?.attrs };
+}
+
+function collect(value: unknown, path: string[], out: InputLeaf[]): void {
+  const leaf = isArrayValue(value) ? { data: value, attrs: undefined } : leafObject(value);
+  if (leaf !== undefined) {
+    if (path.length === 0) throw invalid('arrays must be an object of named arrays (and groups), not a single array');
+    const src = leaf.data;
+    const { shape, dtype } = src instanceof SharedNDArray ? { shape: [...src.shape], dtype: src.dtype } : describeSource(src, undefined, undefined);
+    out.push({ path, value: src, attrs: leaf.attrs, shape, dtype });
+    return;
+  }
+  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
+    throw invalid(`${path.join('/') || 'arrays'}: expected an array or an object of arrays, got ${value === null ? 'null' : typeof value}`);
+  }
+  for (const [key, child] of Object.entries(value)) collect(child, [...path, checkKey(key, path)], out);
+}
+
+function fill(target: SharedNDArray, leaf: InputLeaf): void {
+  const v = leaf.value;
+  if (v instanceof SharedNDArray) {
+    v.copyInto(target);
+  } else if (isTypedArray(v) && leaf.dtype.native && Object.getPrototypeOf(v).constructor === leaf.dtype.arrayType) {
+    const src = v as TypedArray;
+    (target.data as TypedArray).set(src as never);
+  } else {
+    target.fillFrom(describeSource(v, leaf.dtype.typestr, leaf.shape).values());
+  }
+}
+
+/**
+ * Puts a nested object of arrays into shared memory as the store `name`. Readers see either no store
+ * or all of it; an existing store is EEXIST (and left untouched) unless `overwrite`.
+ */
+export function arraysToShm(name: string, arrays: object, options?: ArraysToShmOptions): WrittenStore {
+  const opts = checkOptions(options, ['persistent', 'overwrite', 'attrs', 'mode', 'format', 'cuteShmRoot'], 'arraysToShm');
+  const format = opts.format ?? 'ndshm';
+  const persistent = checkBoolean(opts.persistent, 'persistent', false);
+  const overwrite = checkBoolean(opts.overwrite, 'overwrite', false);
+  const leaves: InputLeaf[] = [];
+  collect(arrays, [], leaves);
+  if (format === 'cute-shm') {
+    validateStoreName(name);
+    const root = opts.cuteShmRoot ?? defaultCuteShmRoot;
+    const toml = writeCuteShm(
+      name,
+      leaves.map((l) => ({ path: l.path, shape: l.shape, dtype: l.dtype, attrs: l.attrs as Record<string, AttrValue>, fill: (t) => fill(t, l) })),
+      { root, overwrite, persistent, mode: opts.mode },
+    );
+    const bytes = leaves.reduce((n, l) => n + l.shape.reduce((a, b) => a * b, 1) * l.dtype.itemsize, 0);
+    return { name, arrays: leaves.length, bytes, segments: leaves.length, persistent, format, toml };
+  }
+  if (format !== 'ndshm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${JSON.stringify(format)}`);
+  const builder = new StoreBuilder(name, { persistent, overwrite, attrs: opts.attrs, mode: opts.mode });
+  leaves.forEach((l) => builder.add(l.path, l.shape, l.dtype, l.attrs));
+  const targets = builder.allocate();
+  try {
+    leaves.forEach((l, i) => fill(targets[i]!, l));
+  } catch (err) {
+    builder.abort();
+    throw err;
+  }
+  return { ...builder.publish(), format: 'ndshm' };
+}
+
+/**
+ * The store `name` from any process of this user: the same nested structure, each array a leaf
+ * { data: SharedNDArray, meta: { shape, dtype, attrs, segment } }. `using` releases all of them.
+ */
+export function shmToArrays(name: string, options?: ShmToArraysOptions): StoreTree {
+  const opts = checkOptions(options, ['readOnly', 'format', 'cuteShmRoot'], 'shmToArrays');
+  const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
+  if (opts.format !== 'cute-shm') {
+    const tree = readNdshmStore(name, { readOnly });
+    if (tree !== undefined || opts.format === 'ndshm') {
+      if (tree === undefined) throw noStore(name);
+      return tree;
+    }
+  }
+  const tree = readCuteShm(validateStoreName(name), { root: opts.cuteShmRoot ?? defaultCuteShmRoot, readOnly });
+  if (tree === undefined) throw noStore(name);
+  return tree;
+}
+
+function noStore(name: string): NdshmError {
+  return new NdshmError('ENOENT', `no store named "${name}"`, { segment: name });
+}
+
+/** Removes a store: its manifest first (so no reader finds it any more), then its segments. */
+export function unlink(name: string, options?: { format?: StoreFormat; cuteShmRoot?: string }): void {
+  const opts = checkOptions(options, ['format', 'cuteShmRoot'], 'unlink');
+  validateStoreName(name);
+  if (opts.format !== 'cute-shm') {
+    const m = readManifest(name);
+    if (m !== undefined) {
+      unlinkSync(`${shmDir}/${manifestName(name)}`);
+      disown(manifestName(name));
+      removeSegments(m);
+      return;
+    }
+    if (opts.format === 'ndshm') throw noStore(name);
+  }
+  const path = tomlPath(opts.cuteShmRoot ?? defaultCuteShmRoot, name);
+  const segments = readCuteShmSegments(path);
+  try {
+    unlinkSync(path);
+  } catch {
+    throw noStore(name);
+  }
+  for (const s of segments) {
+    try {
+      unlinkSync(`${shmDir}/${s}`);
+    } catch {
+      // gone already
+    }
+    disown(s);
+  }
+}
+
+export interface StoreArrayInfo {
+  readonly path: string[];
+  readonly shape: readonly number[];
+  readonly dtype: string;
+  readonly bytes: number;
+  readonly segment: string;
+  readonly present: boolean;
+  readonly attrs: string[];
+}
+
+export interface StoreInfo {
+  readonly name: string;
+  readonly format: StoreFormat;
+  readonly arrays: StoreArrayInfo[];
+  readonly bytes: number;
+  readonly persistent: boolean | undefined;
+  readonly created: Date | undefined;
+  readonly ownerPid: number | undefined;
+  /** Every segment it lists exists (and is the one it lists). */
+  readonly intact: boolean;
+  readonly manifest: string;
+  readonly attrs: Record<string, unknown>;
+}
+
+function ndshmInfo(m: Manifest): StoreInfo {
+  const present = m.segments.map((s) => inspectSegment(s.name)?.header?.arrayId.toString(16) === s.id);
+  const arrays: StoreArrayInfo[] = [];
+  forEachLeaf(m.tree, (path, leaf) => {
+    const count = leaf.shape.reduce((a, b) => a * b, 1);
+    const itemsize = toDType(leaf.dtype).itemsize;
+    arrays.push({
+      path,
+      shape: leaf.shape,
+      dtype: leaf.dtype,
+      bytes: count * itemsize,
+      segment: m.segments[leaf.segment]!.name,
+      present: present[leaf.segment]!,
+      attrs: Object.keys(leaf.attrs ?? {}),
+    });
+  });
+  return {
+    name: m.name,
+    format: 'ndshm',
+    arrays,
+    bytes: arrays.reduce((n, a) => n + a.bytes, 0),
+    persistent: m.persistent,
+    created: new Date(m.created),
+    ownerPid: m.owner?.pid,
+    intact: present.every(Boolean),
+    manifest: `${shmDir}/${manifestName(m.name)}`,
+    attrs: m.attrs,
+  };
+}
+
+/** Every store of this user: ndshm stores in /dev/shm, and cute-shm stores in its folder. */
+export function listStores(options?: { cuteShmRoot?: string }): StoreInfo[] {
+  const opts = checkOptions(options, ['cuteShmRoot'], 'listStores');
+  const out: StoreInfo[] = [];
+  for (const file of inspectNames()) {
+    try {
+      const m = readManifest(file);
+      if (m !== undefined) out.push(ndshmInfo(m));
+    } catch (err) {
+      out.push(brokenInfo(file, err as Error));
+    }
+  }
+  for (const { project, path } of listCuteShm(opts.cuteShmRoot ?? defaultCuteShmRoot)) {
+    const names = readCuteShmSegments(path);
+    const arrays = names.map((segment) => ({ path: [], shape: [], dtype: '', bytes: inspectSegment(segment)?.size ?? 0, segment, present: inspectSegment(segment) !== undefined, attrs: [] }));
+    out.push({
+      name: project,
+      format: 'cute-shm',
+      arrays,
+      bytes: arrays.reduce((n, a) => n + a.bytes, 0),
+      persistent: undefined,
+      created: undefined,
+      ownerPid: undefined,
+      intact: arrays.every((a) => a.present),
+      manifest: path,
+      attrs: {},
+    });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function brokenInfo(name: string, err: Error): StoreInfo {
+  return { name, format: 'ndshm', arrays: [], bytes: 0, persistent: undefined, created: undefined, ownerPid: undefined, intact: false, manifest: `${shmDir}/${manifestName(name)} (${err.message})`, attrs: {} };
+}
+
+function inspectNames(): string[] {
+  const uid = process.getuid?.();
+  const out: string[] = [];
+  for (const s of readdirSync(shmDir)) {
+    if (!s.startsWith(manifestPrefix)) continue;
+    const file = inspectSegment(s);
+    if (file !== undefined && file.uid === uid) out.push(s.slice(manifestPrefix.length));
+  }
+  return out;
+}
+
+/**
+ * arraysToShm whose store is removed when the returned object is disposed: `using s = unlinkedArraysToShm(...)`
+ * (cute-shm's unlinked_arrays_to_shm).
+ */
+export function unlinkedArraysToShm(name: string, arrays: object, options?: Omit<ArraysToShmOptions, 'persistent'>): WrittenStore & Disposable {
+  const written = arraysToShm(name, arrays, { ...options, persistent: false });
+  return { ...written, [Symbol.dispose]: () => unlink(name, { format: written.format, ...(options?.cuteShmRoot ? { cuteShmRoot: options.cuteShmRoot } : {}) }) };
+}

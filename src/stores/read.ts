@@ -1,0 +1,99 @@
+// Reading a store: the manifest, then each segment once, then every array as a view of its segment.
+
+import { NdshmError, isNdshmError } from '../errors.js';
+import { checkBoolean, checkOptions } from '../options.js';
+import { SharedNDArray } from '../ndarray/array.js';
+import { type Block, openBlock } from '../ndarray/block.js';
+import { viewOf } from '../ndarray/open.js';
+import { type AttrValue, decodeAttrs } from './attrs.js';
+import { readManifest } from './builder.js';
+import { type Manifest, forEachLeaf, leafHandle } from './manifest.js';
+import { validateStoreName } from './names.js';
+
+export interface StoreLeafMeta {
+  readonly shape: readonly number[];
+  /** numpy's name for the dtype: "float64", or a typestr such as ">f4" for the other byte order. */
+  readonly dtype: string;
+  readonly attrs: Record<string, AttrValue>;
+  /** The segment that holds the array. */
+  readonly segment: string;
+}
+
+export interface StoreLeaf {
+  readonly data: SharedNDArray;
+  readonly meta: StoreLeafMeta;
+}
+
+export interface StoreTree {
+  [key: string]: StoreTree | StoreLeaf;
+}
+
+export interface StoreReadOptions {
+  /** Attach without write access (ndshm's writers then throw EROFS). */
+  readOnly?: boolean;
+}
+
+export function isLeaf(node: unknown): node is StoreLeaf {
+  return typeof node === 'object' && node !== null && (node as StoreLeaf).data instanceof SharedNDArray && typeof (node as StoreLeaf).meta === 'object';
+}
+
+/** Releases every array of a tree that shmToArrays returned (its segments are left in place). */
+export function releaseArrays(tree: StoreTree): void {
+  for (const node of Object.values(tree)) {
+    if (isLeaf(node)) node.data.release();
+    else releaseArrays(node);
+  }
+}
+
+function build(m: Manifest, blocks: Block[]): StoreTree {
+  const root: StoreTree = {};
+  forEachLeaf(m.tree, (path, leaf) => {
+    const block = blocks[leaf.segment]!;
+    const { layout, dtype } = viewOf(block, leafHandle(m, leaf));
+    let node = root;
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as StoreTree;
+    node[path.at(-1)!] = {
+      data: new SharedNDArray(block, layout, dtype),
+      meta: {
+        shape: Object.freeze([...leaf.shape]),
+        dtype: dtype.native ? dtype.name : dtype.typestr,
+        attrs: decodeAttrs(leaf.attrs ?? {}, path.join('/')) as Record<string, AttrValue>,
+        segment: block.name!,
+      },
+    };
+  });
+  Object.defineProperty(root, Symbol.dispose, { value: () => releaseArrays(root), enumerable: false });
+  return root;
+}
+
+const sameStore = (a: Manifest, b: Manifest | undefined): boolean =>
+  b !== undefined && a.created === b.created && a.segments.every((s, i) => s.id === b.segments[i]?.id);
+
+/** The arrays of an ndshm store, by name, from any process of this user. */
+export function readNdshmStore(name: string, options?: StoreReadOptions): StoreTree | undefined {
+  const opts = checkOptions(options, ['readOnly'], 'shmToArrays');
+  const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
+  validateStoreName(name);
+  // A concurrent overwrite can remove the segments of the manifest just read: read again.
+  for (let attempt = 0; ; attempt++) {
+    const m = readManifest(name);
+    if (m === undefined) return undefined;
+    const blocks: Block[] = [];
+    try {
+      for (const seg of m.segments) {
+        const { block } = openBlock(seg.name, readOnly);
+        blocks.push(block);
+        if (block.arrayId.toString(16) !== seg.id) throw new NdshmError('ENOENT', `segment "${seg.name}" was replaced`, { segment: seg.name });
+      }
+      return build(m, blocks);
+    } catch (err) {
+      for (const b of blocks) b.release();
+      if (!isNdshmError(err, 'ENOENT')) throw err;
+      if (attempt < 5 && !sameStore(m, readManifest(name))) continue;
+      throw new NdshmError('ENOENT', `store "${name}" is broken: ${err.message} (ndshm gc removes broken stores)`, {
+        segment: name,
+        cause: err,
+      });
+    }
+  }
+}
