@@ -15,15 +15,18 @@ export interface GcOptions {
 export interface GcEntry {
   readonly name: string;
   readonly size: number;
+  /** The owner the header names (0 when there is none). */
   readonly ownerPid: number;
   readonly removed: boolean;
+  /** Why it is garbage. */
+  readonly reason: string;
 }
 
 /**
  * Removes this user's ndshm arrays that are not persistent and whose owner process has ended (or
  * whose pid now belongs to another process). Segments without an ndshm header are never touched.
  */
-export function gc(options?: GcOptions): GcEntry[] {
+export function gcArrays(options?: GcOptions): GcEntry[] {
   const opts = checkOptions(options, ['dryRun'], 'gc');
   const dryRun = checkBoolean(opts.dryRun, 'dryRun', false);
   const out: GcEntry[] = [];
@@ -45,7 +48,7 @@ export function gc(options?: GcOptions): GcEntry[] {
         }
       }
     }
-    out.push({ name: s.name, size: file.size, ownerPid: h.ownerPid, removed });
+    out.push({ name: s.name, size: file.size, ownerPid: h.ownerPid, removed, reason: `its owner (pid ${h.ownerPid}) has ended` });
   }
   return out;
 }
