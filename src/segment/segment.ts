@@ -157,7 +157,11 @@ export class Segment {
 
   /** Removes the name. Existing mappings, here and elsewhere, stay valid. ENOENT if there is none. */
   static unlink(name: string): void {
-    validateName(name, 'segment name', maxForeignNameLength);
+    validateName(name);
+    Segment.#unlink(name);
+  }
+
+  static #unlink(name: string): void {
     const f = native.unlink(name);
     if (f !== undefined) throw systemError(f, name);
     disown(name);
@@ -234,7 +238,7 @@ export class Segment {
     if (ino !== this.inode) {
       throw new NdshmError('ENOENT', `segment "${this.name}" was already removed`, { segment: this.name, syscall: 'shm_unlink' });
     }
-    Segment.unlink(this.name);
+    Segment.#unlink(this.name); // the name was checked when this handle was made
   }
 
   [Symbol.dispose](): void {

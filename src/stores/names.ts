@@ -2,7 +2,6 @@
 
 import { randomBytes } from 'node:crypto';
 
-import { invalid } from '../errors.js';
 import { validateName } from '../segment/names.js';
 
 /** The manifest segment is `store.NAME`, so a store name has 6 characters fewer than a segment's. */
@@ -10,10 +9,7 @@ export const manifestPrefix = 'store.';
 export const maxStoreNameLength = 24;
 
 export function validateStoreName(name: unknown): string {
-  if (typeof name === 'string' && name.length > maxStoreNameLength) {
-    throw invalid(`store name ${JSON.stringify(name)} is too long (${name.length} characters): at most ${maxStoreNameLength}`);
-  }
-  return validateName(name, 'store name');
+  return validateName(name, 'store name', maxStoreNameLength);
 }
 
 export const manifestName = (store: string): string => `${manifestPrefix}${store}`;

@@ -1,0 +1,62 @@
+import { statSync } from 'node:fs';
+import { extname } from 'node:path';
+
+import { NdshmError, listStores } from '../index.js';
+import { bytes } from './format.js';
+import { progressReporter } from './progress.js';
+import { UsageError, parse } from './usage.js';
+
+export const help = `
+usage: ndshm load <name> <file.h5|.hdf5|.npy|.npz> [options]
+
+Loads a file into shared memory as the store <name>: HDF5 groups become nested groups and datasets
+arrays (with their attributes); a .npy is one array; a .npz one array per member. The store is
+persistent: it stays until "ndshm unlink <name>".
+
+  -o, --overwrite    replace an existing store of that name (readers keep their arrays)
+      --no-progress  no progress bar
+      --persistent   keep the store after this command ends (the default, as cute-shm-hdf5 does)
+  -v, --verbose      list the arrays loaded; stack traces on errors
+  -h, --help         this text
+`;
+
+type Loader = (path: string, name: string, options: { persistent: boolean; overwrite: boolean; progress?: (done: number, total: number) => void }) => Promise<unknown> | unknown;
+
+// TODO(types): import these modules directly once they exist in the tree.
+const hdf5Module: string = '../stores/hdf5.js';
+const npyModule: string = '../stores/npy.js';
+
+async function loaderFor(file: string): Promise<Loader> {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.h5' || ext === '.hdf5') return ((await import(hdf5Module)) as { hdf5ToShm: Loader }).hdf5ToShm;
+  if (ext === '.npy') return ((await import(npyModule)) as { npyToShm: Loader }).npyToShm;
+  if (ext === '.npz') return ((await import(npyModule)) as { npzToShm: Loader }).npzToShm;
+  throw new UsageError(`cannot load ${JSON.stringify(file)}: the file must end in .h5, .hdf5, .npy or .npz`);
+}
+
+export async function load(args: string[]): Promise<void> {
+  const parsed = parse(
+    args,
+    { overwrite: { type: 'boolean', short: 'o' }, 'no-progress': { type: 'boolean' }, persistent: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } },
+    [2, 2],
+    help,
+  );
+  if (parsed === undefined) return;
+  const [name, file] = parsed.positionals as [string, string];
+  try {
+    if (!statSync(file).isFile()) throw new NdshmError('EINVAL', `${file} is not a file`);
+  } catch (err) {
+    if (err instanceof NdshmError) throw err;
+    throw new NdshmError('ENOENT', `no such file: ${file}`);
+  }
+  const loader = await loaderFor(file);
+  const bar = parsed.values['no-progress'] ? undefined : progressReporter(`loading ${file}`);
+  try {
+    await loader(file, name, { persistent: true, overwrite: parsed.values['overwrite'] === true, ...(bar ? { progress: (d: number, t: number) => bar.update(d, t) } : {}) });
+  } finally {
+    bar?.finish();
+  }
+  const info = listStores().find((s) => s.name === name);
+  process.stdout.write(`loaded ${file} into store "${name}": ${info?.arrays.length ?? '?'} arrays, ${bytes(info?.bytes ?? 0)}, persistent (ndshm unlink ${name} removes it)\n`);
+  if (parsed.values['verbose'] && info) for (const a of info.arrays) process.stdout.write(`  ${a.path.join('/')}  ${a.dtype}  (${a.shape.join(', ')})\n`);
+}
