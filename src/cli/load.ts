@@ -26,12 +26,20 @@ type Loader = (path: string, name: string, options: { persistent: boolean; overw
 const hdf5Module: string = '../stores/hdf5.js';
 const npyModule: string = '../stores/npy.js';
 
-async function loaderFor(file: string): Promise<Loader> {
+type Kind = 'hdf5' | 'npy' | 'npz';
+
+function kindOf(file: string): Kind {
   const ext = extname(file).toLowerCase();
-  if (ext === '.h5' || ext === '.hdf5') return ((await import(hdf5Module)) as { hdf5ToShm: Loader }).hdf5ToShm;
-  if (ext === '.npy') return ((await import(npyModule)) as { npyToShm: Loader }).npyToShm;
-  if (ext === '.npz') return ((await import(npyModule)) as { npzToShm: Loader }).npzToShm;
+  if (ext === '.h5' || ext === '.hdf5') return 'hdf5';
+  if (ext === '.npy' || ext === '.npz') return ext.slice(1) as Kind;
   throw new UsageError(`cannot load ${JSON.stringify(file)}: the file must end in .h5, .hdf5, .npy or .npz`);
+}
+
+// The loaders are imported only when used (HDF5 brings a WebAssembly module).
+async function loaderFor(kind: Kind): Promise<Loader> {
+  if (kind === 'hdf5') return ((await import(hdf5Module)) as { hdf5ToShm: Loader }).hdf5ToShm;
+  const npy = (await import(npyModule)) as { npyToShm: Loader; npzToShm: Loader };
+  return kind === 'npy' ? npy.npyToShm : npy.npzToShm;
 }
 
 export async function load(args: string[]): Promise<void> {
@@ -43,13 +51,14 @@ export async function load(args: string[]): Promise<void> {
   );
   if (parsed === undefined) return;
   const [name, file] = parsed.positionals as [string, string];
+  const kind = kindOf(file);
   try {
     if (!statSync(file).isFile()) throw new NdshmError('EINVAL', `${file} is not a file`);
   } catch (err) {
     if (err instanceof NdshmError) throw err;
     throw new NdshmError('ENOENT', `no such file: ${file}`);
   }
-  const loader = await loaderFor(file);
+  const loader = await loaderFor(kind);
   const bar = parsed.values['no-progress'] ? undefined : progressReporter(`loading ${file}`);
   try {
     await loader(file, name, { persistent: true, overwrite: parsed.values['overwrite'] === true, ...(bar ? { progress: (d: number, t: number) => bar.update(d, t) } : {}) });
