@@ -10,7 +10,7 @@ import { SharedNDArray } from '../ndarray/array.js';
 import { describeSource } from '../ndarray/create.js';
 import { inspectSegment, shmDir } from '../segment/reap.js';
 import { disown } from '../segment/segment.js';
-import type { AttrValue, Attrs } from './attrs.js';
+import { type AttrValue, type Attrs, decodeAttrs } from './attrs.js';
 import { StoreBuilder, type StoreSummary, type StoreWriteOptions, checkKey, readManifest, removeSegments } from './builder.js';
 import { defaultCuteShmRoot, listCuteShm, readCuteShm, readCuteShmSegments, tomlPath, writeCuteShm } from './cute-shm.js';
 import { type Manifest, forEachLeaf } from './manifest.js';
@@ -200,7 +200,8 @@ export interface StoreInfo {
   /** Every segment it lists exists (and is the one it lists). */
   readonly intact: boolean;
   readonly manifest: string;
-  readonly attrs: Record<string, unknown>;
+  /** The store's own attributes (for an HDF5 file: its groups' attributes, by path, "/" the root's). */
+  readonly attrs: Record<string, AttrValue>;
 }
 
 function ndshmInfo(m: Manifest): StoreInfo {
@@ -229,7 +230,7 @@ function ndshmInfo(m: Manifest): StoreInfo {
     ownerPid: m.owner?.pid,
     intact: present.every(Boolean),
     manifest: `${shmDir}/${manifestName(m.name)}`,
-    attrs: m.attrs,
+    attrs: decodeAttrs(m.attrs ?? {}, `store "${m.name}"`) as Record<string, AttrValue>,
   };
 }
 

@@ -68,12 +68,82 @@ export function watchdogPids(owner?: number): number[] {
   return pids;
 }
 
+/** The owner pid a watchdog watches (its first argument), or undefined if it is not one. */
+function watchedOwner(pid: number): number | undefined {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    if (argv[0]!.startsWith('ndshm-watchdog')) return Number(argv[0]!.split(' ')[1]);
+    const at = argv.findIndex((a) => a.endsWith('watchdog-main.js'));
+    return at >= 0 ? Number(argv[at + 1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Watchdogs started since `before` whose owner has ended but which have not exited within `graceMs`
+ * (watchdogs of other programs that are still running are none of the suite's business).
+ */
 export async function leftoverWatchdogs(before: Set<number>, graceMs: number): Promise<number[]> {
+  const stray = (): number[] =>
+    watchdogPids().filter((p) => {
+      const owner = watchedOwner(p);
+      return !before.has(p) && owner !== undefined && !alive(owner);
+    });
   const start = Date.now();
-  let left = watchdogPids().filter((p) => !before.has(p));
+  let left = stray();
   while (left.length > 0 && Date.now() - start < graceMs) {
     await sleep(50);
-    left = watchdogPids().filter((p) => !before.has(p));
+    left = stray();
   }
   return left;
+}
+
+/** Names mapped by any process we can read (from /proc/PID/maps). */
+export function mappedNames(): Set<string> {
+  const out = new Set<string>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      for (const line of readFileSync(`/proc/${entry}/maps`, 'latin1').split('\n')) {
+        const at = line.indexOf('/dev/shm/');
+        if (at >= 0) out.add(line.slice(at + 9).replace(/ \(deleted\)$/, ''));
+      }
+    } catch {
+      // exited, or not ours to read
+    }
+  }
+  return out;
+}
+
+/**
+ * A segment nothing alive holds: its ndshm owner (header) has ended, or it has no owner and no
+ * process maps it. A segment another program on the machine is using is not ours to judge.
+ */
+export function isOrphan(name: string, mapped: Set<string>): boolean {
+  if (mapped.has(name)) return false;
+  try {
+    const head = readFileSync(`/dev/shm/${name}`).subarray(0, 64);
+    if (head.subarray(0, 8).toString('latin1') === 'NDSHMARR') {
+      const pid = head.readUInt32LE(56);
+      try {
+        process.kill(pid, 0);
+        return false; // its owner is alive
+      } catch {
+        return true;
+      }
+    }
+  } catch {
+    return false; // gone already
+  }
+  return true;
 }
