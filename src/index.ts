@@ -39,3 +39,7 @@ export type { AttrValue, Attrs } from './stores/attrs.js';
 export type { StoreWriteOptions } from './stores/builder.js';
 export { releaseArrays } from './stores/read.js';
 export type { StoreLeaf, StoreLeafMeta, StoreReadOptions, StoreTree } from './stores/read.js';
+export { npyToShm, npzToShm, shmToNpy, shmToNpz } from './stores/npy.js';
+export type { NpyToShmOptions, NpzToShmOptions, ShmToNpzOptions, WrittenFile } from './stores/npy.js';
+export { hdf5ToShm } from './stores/hdf5.js';
+export type { Hdf5SkippedObject, Hdf5ToShmOptions, Hdf5ToShmResult } from './stores/hdf5.js';

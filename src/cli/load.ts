@@ -22,10 +22,6 @@ persistent: it stays until "ndshm unlink <name>".
 
 type Loader = (path: string, name: string, options: { persistent: boolean; overwrite: boolean; progress?: (done: number, total: number) => void }) => Promise<unknown> | unknown;
 
-// TODO(types): import these modules directly once they exist in the tree.
-const hdf5Module: string = '../stores/hdf5.js';
-const npyModule: string = '../stores/npy.js';
-
 type Kind = 'hdf5' | 'npy' | 'npz';
 
 function kindOf(file: string): Kind {
@@ -37,8 +33,8 @@ function kindOf(file: string): Kind {
 
 // The loaders are imported only when used (HDF5 brings a WebAssembly module).
 async function loaderFor(kind: Kind): Promise<Loader> {
-  if (kind === 'hdf5') return ((await import(hdf5Module)) as { hdf5ToShm: Loader }).hdf5ToShm;
-  const npy = (await import(npyModule)) as { npyToShm: Loader; npzToShm: Loader };
+  if (kind === 'hdf5') return (await import('../stores/hdf5.js')).hdf5ToShm;
+  const npy = await import('../stores/npy.js');
   return kind === 'npy' ? npy.npyToShm : npy.npzToShm;
 }
 

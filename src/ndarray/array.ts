@@ -31,8 +31,8 @@ export class SharedNDArray {
   readonly #layout: Layout;
   #accessor: Accessor | undefined;
 
-  /** @internal Use the static factories. */
-  constructor(block: Block, layout: Layout, dtype: DType = block.dtype) {
+  /** @internal Use the static factories. `dtype` is the view's (a pack segment's block is bytes). */
+  constructor(block: Block, layout: Layout, dtype: DType) {
     this.#block = block;
     this.#layout = layout;
     this.dtype = dtype;
@@ -44,12 +44,12 @@ export class SharedNDArray {
   /** A new array in shared memory. Its elements are zero (fresh shared memory always is). */
   static empty(shape: readonly number[] | number, dtype?: DTypeLike, options?: ArrayCreateOptions): SharedNDArray {
     const { block, layout } = allocate(shape, dtype, options, 'SharedNDArray.empty');
-    return new SharedNDArray(block, layout);
+    return new SharedNDArray(block, layout, block.dtype);
   }
 
   static zeros(shape: readonly number[] | number, dtype?: DTypeLike, options?: ArrayCreateOptions): SharedNDArray {
     const { block, layout } = allocate(shape, dtype, options, 'SharedNDArray.zeros');
-    return new SharedNDArray(block, layout);
+    return new SharedNDArray(block, layout, block.dtype);
   }
 
   static full(shape: readonly number[] | number, value: Scalar, dtype?: DTypeLike, options?: ArrayCreateOptions): SharedNDArray {
@@ -68,7 +68,7 @@ export class SharedNDArray {
     if (source instanceof SharedNDArray) return source.copy({ ...create, ...(dtype === undefined ? {} : { dtype }) });
     const src = describeSource(source, dtype as string | undefined, shape);
     const { block, layout } = allocate(src.shape, src.dtype, create, 'SharedNDArray.from');
-    const out = new SharedNDArray(block, layout);
+    const out = new SharedNDArray(block, layout, block.dtype);
     const sourceIsSame = ArrayBuffer.isView(source) && src.dtype.native && src.dtype.arrayType === Object.getPrototypeOf(source).constructor;
     if (sourceIsSame) {
       const view = source as TypedArray;
@@ -262,7 +262,7 @@ export class SharedNDArray {
    */
   slice(...index: Index[]): SharedNDArray {
     const { layout, take } = select(this.#layout, index);
-    if (take === undefined) return new SharedNDArray(this.#block, layout);
+    if (take === undefined) return new SharedNDArray(this.#block, layout, this.dtype);
     return this.#take(layout, take.axis, take.indices);
   }
 
@@ -272,7 +272,7 @@ export class SharedNDArray {
     const sorted = [...order].sort((a, b) => a - b);
     if (order.length !== n || sorted.some((a, i) => a !== i)) throw invalid(`transpose: axes ${JSON.stringify(axes)} are not a permutation of 0..${n - 1}`);
     const { shape, strides, offset } = this.#layout;
-    return new SharedNDArray(this.#block, { shape: order.map((a) => shape[a]!), strides: order.map((a) => strides[a]!), offset });
+    return new SharedNDArray(this.#block, { shape: order.map((a) => shape[a]!), strides: order.map((a) => strides[a]!), offset }, this.dtype);
   }
 
   get T(): SharedNDArray {
@@ -285,7 +285,7 @@ export class SharedNDArray {
     const dims = resolveShape(requested, this.size);
     const strides = reshapeStrides(this.shape, this.#layout.strides, dims);
     if (strides === undefined) throw invalid(`cannot reshape this ${JSON.stringify(this.shape)} view to ${JSON.stringify(dims)} without copying: copy() it first`);
-    return new SharedNDArray(this.#block, { shape: dims, strides, offset: this.#layout.offset });
+    return new SharedNDArray(this.#block, { shape: dims, strides, offset: this.#layout.offset }, this.dtype);
   }
 
   // ----- copies ---------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ export class SharedNDArray {
         src.lanes,
       );
     });
-    return new SharedNDArray(local, { shape, strides: dstStrides, offset: 0 });
+    return new SharedNDArray(local, { shape, strides: dstStrides, offset: 0 }, this.dtype);
   }
 
   // ----- interop ------------------------------------------------------------------------------

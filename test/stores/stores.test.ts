@@ -184,6 +184,19 @@ describe('arraysToShm and shmToArrays', () => {
     releaseArrays(t);
   });
 
+  it('views of a store\'s arrays keep their dtype (arrays in pack segments included)', () => {
+    const name = store('views');
+    arraysToShm(name, { x: new Float64Array([1, 2, 3, 4, 5, 6]), y: new Int16Array([7, 8, 9, 10]) });
+    const t = shmToArrays(name);
+    const x = leaf(t, 'x').data;
+    assert.deepEqual(x.slice('1:3').toArray(), [2, 3]);
+    assert.deepEqual(x.reshape(2, 3).T.toArray(), [[1, 4], [2, 5], [3, 6]]);
+    assert.equal(x.reshape(3, 2).slice(':', 0).dtype.name, 'float64');
+    assert.deepEqual(x.slice([5, 0]).toArray(), [6, 1]);
+    assert.deepEqual(leaf(t, 'y').data.slice('::-1').toArray(), [10, 9, 8, 7]);
+    releaseArrays(t);
+  });
+
   it('readOnly, using, and key validation', () => {
     const name = store('ro');
     arraysToShm(name, { a: [1, 2] });
