@@ -51,7 +51,8 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`ndshm ${command}: ${err.message}\n`);
       return 2;
     }
-    const message = err instanceof NdshmError ? `${err.message}${err.code === 'EEXIST' && command === 'load' ? ' (-o replaces it)' : ''}` : (err as Error).message;
+    // The library's hint names its option; on the command line it is a flag.
+    const message = err instanceof NdshmError && err.code === 'EEXIST' && command === 'load' ? err.message.replace('use overwrite to replace it', '-o replaces it') : (err as Error).message;
     process.stderr.write(`ndshm ${command}: ${message}\n`);
     if (verbose) process.stderr.write(`${(err as Error).stack}\n`);
     return 1;
