@@ -19,3 +19,6 @@ export function table(header: string[], rows: string[][]): string {
 }
 
 export const shape = (s: readonly number[]): string => `(${s.join(', ')}${s.length === 1 ? ',' : ''})`;
+
+/** "1 array", "2 arrays". */
+export const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;

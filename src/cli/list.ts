@@ -1,5 +1,5 @@
 import { type StoreInfo, listStores } from '../index.js';
-import { bytes, shape, table } from './format.js';
+import { bytes, count, shape, table } from './format.js';
 import { type Mapper, mappedSegments } from './mapped.js';
 import { parse } from './usage.js';
 
@@ -25,7 +25,7 @@ function storeMappers(s: StoreInfo, mapped: Map<string, Mapper[]>): Mapper[] {
 
 export function describeStore(s: StoreInfo, mapped: Map<string, Mapper[]>): string {
   const head = `${s.name}  (${s.format}${s.persistent === undefined ? '' : s.persistent ? ', persistent' : ', removed with its writer'}${s.ownerPid ? `, written by pid ${s.ownerPid}` : ''})  ` +
-    `${s.arrays.length} arrays, ${bytes(s.bytes)}, ${s.intact ? 'intact' : 'BROKEN: segments missing (ndshm gc removes it)'}\n` +
+    `${count(s.arrays.length, 'array')}, ${bytes(s.bytes)}, ${s.intact ? 'intact' : 'BROKEN: segments missing (ndshm gc removes it)'}\n` +
     `  manifest: ${s.manifest}\n  mapped by: ${pids(storeMappers(s, mapped))}\n`;
   const rows = s.arrays.map((a) => [
     a.path.length > 0 ? a.path.join('/') : '?',

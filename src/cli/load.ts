@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 
 import { NdshmError, listStores } from '../index.js';
-import { bytes } from './format.js';
+import { bytes, count } from './format.js';
 import { progressReporter } from './progress.js';
 import { UsageError, parse } from './usage.js';
 
@@ -62,6 +62,6 @@ export async function load(args: string[]): Promise<void> {
     bar?.finish();
   }
   const info = listStores().find((s) => s.name === name);
-  process.stdout.write(`loaded ${file} into store "${name}": ${info?.arrays.length ?? '?'} arrays, ${bytes(info?.bytes ?? 0)}, persistent (ndshm unlink ${name} removes it)\n`);
+  process.stdout.write(`loaded ${file} into store "${name}": ${count(info?.arrays.length ?? 0, 'array')}, ${bytes(info?.bytes ?? 0)}, persistent (ndshm unlink ${name} removes it)\n`);
   if (parsed.values['verbose'] && info) for (const a of info.arrays) process.stdout.write(`  ${a.path.join('/')}  ${a.dtype}  (${a.shape.join(', ')})\n`);
 }

@@ -57,7 +57,7 @@ describe('ndshm load', { skip }, () => {
     const name = storeName('npy');
     const r = ndshm('load', name, `${dir}/grid.npy`, '--no-progress');
     assert.equal(r.code, 0, r.err);
-    assert.equal(r.out, `loaded ${dir}/grid.npy into store "${name}": 1 arrays, 48 B, persistent (ndshm unlink ${name} removes it)\n`);
+    assert.equal(r.out, `loaded ${dir}/grid.npy into store "${name}": 1 array, 48 B, persistent (ndshm unlink ${name} removes it)\n`);
     assert.equal(r.err, '');
     const t = shmToArrays(name);
     assert.deepEqual((t['grid'] as StoreLeaf).data.toArray(), [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
