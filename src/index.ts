@@ -3,6 +3,8 @@
 export { NdshmError, isNdshmError } from './errors.js';
 export type { NdshmErrorCode, NdshmErrorOptions } from './errors.js';
 export { dtype } from './dtype.js';
+export { runtimeInfo } from './runtime.js';
+export type { RuntimeInfo } from './runtime.js';
 export type { ByteOrder, DType, DTypeLike, DTypeName, TypedArray } from './dtype.js';
 export { Segment } from './segment/segment.js';
 export type { SegmentCreateOptions, SegmentInfo, SegmentOpenOptions } from './segment/segment.js';

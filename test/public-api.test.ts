@@ -28,6 +28,7 @@ it('exports exactly the public API', () => {
     'npzToShm',
     'packArrays',
     'releaseArrays',
+    'runtimeInfo',
     'sendArrays',
     'setSharedMemoryRegion',
     'shmToArrays',

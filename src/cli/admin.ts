@@ -1,13 +1,10 @@
 // unlink, gc, doctor, demo.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { statfsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
-import { constants as bufferConstants } from 'node:buffer';
 
-import { NdshmError, Segment, gc as collect, isNdshmError, unlink as unlinkStore } from '../index.js';
-import { uncountedBuffers } from '../native.js';
+import { NdshmError, Segment, gc as collect, isNdshmError, runtimeInfo, unlink as unlinkStore } from '../index.js';
 import { bytes, table } from './format.js';
 import { parse } from './usage.js';
 
@@ -81,13 +78,14 @@ export function doctor(args: string[]): void {
   const parsed = parse(args, {}, [0, 0], doctorHelp);
   if (parsed === undefined) return;
   const warnings: string[] = [];
+  const runtime = runtimeInfo();
   const rows: string[][] = [
     ['node', process.version],
     ['Node-API', process.versions.napi ?? '?'],
     ['platform', `${process.platform} ${process.arch}`],
     ['V8 sandbox', Number((process.config.variables as Record<string, unknown>)['v8_enable_sandbox'] ?? 0) === 1 ? 'on (external buffers are not allowed)' : 'off'],
-    ['attach buffers', uncountedBuffers ? 'not counted by the GC (fast attach)' : 'Node-API fallback: V8 counts them, large attaches trigger GCs'],
-    ['largest mapping', `${bytes(bufferConstants.MAX_LENGTH)}${bufferConstants.MAX_LENGTH <= 2 ** 32 ? ' (Node 22 and later lift this)' : ''}`],
+    ['attach buffers', runtime.uncountedBuffers ? 'not counted by the GC (fast attach)' : 'Node-API fallback: V8 counts them, large attaches trigger GCs'],
+    ['largest mapping', `${bytes(runtime.maxMappingLength)}${runtime.maxMappingLength <= 2 ** 32 ? ' (Node 22 and later lift this)' : ''}`],
   ];
   try {
     const s = statfsSync('/dev/shm');

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 
-import { NdshmError, listStores } from '../index.js';
+import { NdshmError, hdf5ToShm, listStores, npyToShm, npzToShm } from '../index.js';
 import { bytes, count } from './format.js';
 import { progressReporter } from './progress.js';
 import { UsageError, parse } from './usage.js';
@@ -31,12 +31,8 @@ function kindOf(file: string): Kind {
   throw new UsageError(`cannot load ${JSON.stringify(file)}: the file must end in .h5, .hdf5, .npy or .npz`);
 }
 
-// The loaders are imported only when used (HDF5 brings a WebAssembly module).
-async function loaderFor(kind: Kind): Promise<Loader> {
-  if (kind === 'hdf5') return (await import('../stores/hdf5.js')).hdf5ToShm;
-  const npy = await import('../stores/npy.js');
-  return kind === 'npy' ? npy.npyToShm : npy.npzToShm;
-}
+// hdf5ToShm loads h5wasm's WebAssembly only when it is called.
+const loaders: Record<Kind, Loader> = { hdf5: hdf5ToShm, npy: npyToShm, npz: npzToShm };
 
 export async function load(args: string[]): Promise<void> {
   const parsed = parse(
@@ -54,7 +50,7 @@ export async function load(args: string[]): Promise<void> {
     if (err instanceof NdshmError) throw err;
     throw new NdshmError('ENOENT', `no such file: ${file}`);
   }
-  const loader = await loaderFor(kind);
+  const loader = loaders[kind];
   const bar = parsed.values['no-progress'] ? undefined : progressReporter(`loading ${file}`);
   try {
     await loader(file, name, { persistent: true, overwrite: parsed.values['overwrite'] === true, ...(bar ? { progress: (d: number, t: number) => bar.update(d, t) } : {}) });
