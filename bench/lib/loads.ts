@@ -1,0 +1,239 @@
+// Shared by the file-loading scenarios (load-npy, load-hdf5): a private temp folder for the input
+// files, warming and checking the page cache, the first-touch limit (Segment.create + first fill),
+// a process's peak memory from /proc, Python run with a chosen interpreter, and the rows both
+// scenarios print.
+
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Segment, isNdshmError, releaseArrays, shmToArrays, unlink } from '../../src/index.js';
+import { lastJsonLine, runProcess } from './processes.js';
+import { type Row, figure, gbPerSecond, none, num, ratio } from './report.js';
+import { shmEntries } from './shm.js';
+import { type Summary, summarize } from './stats.js';
+
+/** A fresh folder under os.tmpdir() for this run's files; remove() deletes it and all it holds. */
+export function benchTempDir(tag: string): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `ndshm-bench-${tag}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Reads the whole file once (16 MiB at a time), so that its pages are in the page cache. */
+export function readThrough(path: string): number {
+  const fd = openSync(path, 'r');
+  const buffer = Buffer.allocUnsafe(16 << 20);
+  let total = 0;
+  try {
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, total);
+      if (n === 0) return total;
+      total += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The bytes of the file in the page cache (util-linux fincore), or undefined without fincore. */
+export function residentBytes(path: string): number | undefined {
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  const n = Number(r.stdout.trim());
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** "1.000 GiB of 1.000 GiB" or why it is unknown. */
+export function residency(path: string, size: number): string {
+  const res = residentBytes(path);
+  if (res === undefined) return 'unknown (no fincore)';
+  return `${(res / 2 ** 30).toFixed(3)} of ${(size / 2 ** 30).toFixed(3)} GiB`;
+}
+
+/** The first-touch limit: Segment.create + first fill of `size` bytes of fresh shared memory; ms. */
+export function createFillMs(name: string, size: number): number {
+  let segment: Segment | undefined;
+  try {
+    const start = performance.now();
+    segment = Segment.create(name, size);
+    new Float64Array(segment.buffer).fill(1);
+    return performance.now() - start;
+  } finally {
+    if (segment !== undefined) {
+      segment.close();
+      Segment.unlink(name);
+    }
+  }
+}
+
+/** VmRSS and VmHWM of this process, in bytes. */
+export function readStatus(): { rss: number; hwm: number } {
+  const fd = openSync('/proc/self/status', 'r');
+  try {
+    const buffer = Buffer.alloc(1 << 16);
+    const n = readSync(fd, buffer, 0, buffer.length, 0);
+    const text = buffer.toString('utf8', 0, n);
+    const field = (key: string): number => {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
+      if (m === null) throw new Error(`/proc/self/status has no ${key}`);
+      return Number(m[1]) * 1024;
+    };
+    return { rss: field('VmRSS'), hwm: field('VmHWM') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Python code: a status() that returns VmRSS and VmHWM of the python process, in bytes. */
+export const pythonStatus = `
+def status():
+    out = {}
+    with open('/proc/self/status') as f:
+        for line in f:
+            key, _, value = line.partition(':')
+            if key in ('VmRSS', 'VmHWM'):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+`;
+
+/** Runs `code` with `python` (a path or a command); its last stdout line is the JSON result. */
+export async function runPythonWith<T>(python: string, code: string, args: readonly string[]): Promise<T> {
+  const r = await runProcess(python, ['-c', code, ...args]);
+  return lastJsonLine<T>(python, r);
+}
+
+/** Element values the input files hold: element i is i (exact in float64). */
+export function checkArange(what: string, a: Float64Array, n: number): void {
+  for (const i of [0, 1, Math.floor(n / 2), n - 1]) {
+    if (a[i] !== i) throw new Error(`${what}: element ${i} is ${a[i]}, expected ${i}`);
+  }
+  if (a.length !== n) throw new Error(`${what}: ${a.length} elements, expected ${n}`);
+}
+
+/** Opens the store `name`, checks its array `key` (an arange of n), returns its segments; untimed. */
+export function checkStore(name: string, key: string, n: number): string[] {
+  const tree = shmToArrays(name);
+  try {
+    const leaf = tree[key] as { data: { data: unknown }; meta: { segment: string } } | undefined;
+    if (leaf === undefined) throw new Error(`store ${name} has no array "${key}"`);
+    checkArange(`store ${name}`, leaf.data.data as Float64Array, n);
+    return [leaf.meta.segment];
+  } finally {
+    releaseArrays(tree);
+  }
+}
+
+/** Removes the store if it exists (for finally blocks). */
+export function unlinkIfThere(name: string): void {
+  try {
+    unlink(name, { format: 'ndshm' });
+  } catch (err) {
+    if (!isNdshmError(err, 'ENOENT')) throw err;
+  }
+}
+
+/** Throws if any of these /dev/shm names (manifests, segments) still exists. */
+export function expectGone(names: Iterable<string>): void {
+  const present = shmEntries();
+  const left = [...names].filter((n) => present.has(n) || existsSync(`/dev/shm/${n}`));
+  if (left.length > 0) throw new Error(`left in /dev/shm: ${left.join(', ')}`);
+}
+
+/** What a fresh node load child (bench/children/load-file.ts) reports. */
+export interface ChildLoad {
+  ms: number;
+  /** RSS just after importing the library, before the warm-up load. */
+  rssAfterImport: number;
+  /** RSS just before the timed load (after the warm-up). */
+  rssBefore: number;
+  /** VmHWM after the timed load. */
+  hwmAfter: number;
+  bytes: number;
+  segments: string[];
+}
+
+/** What the Python alternatives report. */
+export interface PythonLoad {
+  ms: number;
+  rssBefore: number;
+  hwmAfter: number;
+  bytes: number;
+  check: number[];
+}
+
+export interface LoadSamples {
+  /** The ndshm loader in the runner. */
+  runner: number[];
+  /** Segment.create + first fill in the runner. */
+  limit: number[];
+  /** The ndshm loader in a fresh node process. */
+  child: ChildLoad[];
+  /** The Python alternative in a fresh process (empty when skipped). */
+  python: PythonLoad[];
+}
+
+const mib = (bytes: number): number => bytes / 2 ** 20;
+
+function mibFigure(s: Summary): string {
+  return `${num(s.median)} MiB (${num(s.min)}–${num(s.max)})`;
+}
+
+/** The rows the two load scenarios print; `call` names the ndshm loader, `python` the alternative. */
+export function loadRows(
+  s: LoadSamples,
+  text: { call: string; file: string; sizeText: string; python: string; pythonMissing: string | undefined },
+  bytes: number,
+): Row[] {
+  const cell = (values: number[]): string => {
+    const t = summarize(values);
+    return `${figure(t, 'ms')}; ${num(gbPerSecond(bytes, t.median))} GB/s`;
+  };
+  const runner = summarize(s.runner);
+  const limit = summarize(s.limit);
+  const child = summarize(s.child.map((c) => c.ms));
+  const python = s.python.length > 0 ? summarize(s.python.map((p) => p.ms)) : undefined;
+  const runs = s.runner.length;
+  const pyCell = (values: number[]): string => (python === undefined ? `${none} (${text.pythonMissing})` : `${text.python}: ${cell(values)}`);
+  const rows: Row[] = [
+    {
+      measure: `\`${text.call}\` of a ${text.sizeText} float64 ${text.file} (warm page cache) into a new store, in the runner (${runs} runs)`,
+      ndshm: cell(s.runner),
+      alternative: `first-touch limit, \`Segment.create\` + first \`new Float64Array(seg.buffer).fill(1)\` of ${text.sizeText}: ${cell(s.limit)}`,
+      ratio: ratio(limit.median, runner.median, 'throughput'),
+      target: none,
+    },
+    {
+      measure: 'Same',
+      ndshm: cell(s.runner),
+      alternative: pyCell(s.python.map((p) => p.ms)),
+      ratio: python === undefined ? none : ratio(runner.median, python.median, 'time'),
+      target: none,
+    },
+    {
+      measure: `\`${text.call}\` in a fresh node process (library imported and a small file of the same kind loaded before the clock; ${runs} processes)`,
+      ndshm: cell(s.child.map((c) => c.ms)),
+      alternative: pyCell(s.python.map((p) => p.ms)),
+      ratio: python === undefined ? none : ratio(child.median, python.median, 'time'),
+      target: none,
+    },
+  ];
+  const extra = (hwm: number, before: number): number => mib(hwm - before - bytes);
+  const childExtra = summarize(s.child.map((c) => extra(c.hwmAfter, c.rssBefore)));
+  const pyExtra = s.python.length > 0 ? summarize(s.python.map((p) => extra(p.hwmAfter, p.rssBefore))) : undefined;
+  rows.push({
+    measure:
+      `Peak extra memory of the load: the process's peak RSS (VmHWM) after it, less its RSS just before it and less the ` +
+      `${text.sizeText} it wrote into shared memory (fresh processes, as above)`,
+    ndshm: mibFigure(childExtra),
+    alternative: pyExtra === undefined ? `${none} (${text.pythonMissing})` : `${text.python}: ${mibFigure(pyExtra)}`,
+    ratio: pyExtra === undefined || pyExtra.median <= 0 || childExtra.median <= 0 ? none : `${num(childExtra.median / pyExtra.median)}× the memory`,
+    target: none,
+  });
+  return rows;
+}
+
+/** Median RSS growth of the child's warm-up load, in MiB (for the notes). */
+export function warmupGrowth(child: readonly ChildLoad[]): string {
+  return mibFigure(summarize(child.map((c) => mib(c.rssBefore - c.rssAfterImport))));
+}

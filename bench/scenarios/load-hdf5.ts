@@ -1,0 +1,240 @@
+// Loading a 1 GiB float64 HDF5 dataset (contiguous layout) into shared memory with hdf5ToShm, against
+// the first-touch limit (creating and filling that much fresh shared memory) and against Python:
+// h5py's f['x'][...] and a copy into multiprocessing.shared_memory. The file is written once per run
+// (by h5py with Debian's /usr/bin/python3 where it has h5py, else by h5wasm in a node process) and
+// read once before the clock, so every load reads from the page cache.
+
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+import { hdf5ToShm } from '../../src/index.js';
+import {
+  type ChildLoad,
+  type LoadSamples,
+  type PythonLoad,
+  benchTempDir,
+  checkStore,
+  createFillMs,
+  expectGone,
+  loadRows,
+  pythonStatus,
+  readThrough,
+  residency,
+  runPythonWith,
+  unlinkIfThere,
+  warmupGrowth,
+} from '../lib/loads.js';
+import { lastJsonLine, runNodeChild, runProcess } from '../lib/processes.js';
+import type { ScenarioOptions, ScenarioResult } from '../lib/report.js';
+import { benchName } from '../lib/shm.js';
+import { interleaveAsync } from '../lib/timing.js';
+
+export const title = 'Load a 1 GiB HDF5 dataset into shared memory';
+export const order = 95;
+
+/** The Python that has h5py on these machines (pyenv's python3 does not). */
+const h5pyPython = '/usr/bin/python3';
+
+interface H5pyInfo {
+  python: string;
+  numpy: string;
+  h5py: string;
+  hdf5: string;
+}
+
+function h5pyInfo(): H5pyInfo | string {
+  const code =
+    'import json, platform, numpy, h5py; print(json.dumps({"python": platform.python_version(), "numpy": numpy.__version__, ' +
+    '"h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version}))';
+  const r = spawnSync(h5pyPython, ['-c', code], { encoding: 'utf8' });
+  if (r.status === 0) return JSON.parse(r.stdout) as H5pyInfo;
+  return `${h5pyPython} with h5py is not available (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
+}
+
+// An arange (element i = i) in dataset "x", written slab by slab; no chunks, so HDF5's contiguous
+// layout (checked). Synced to disk, so that no write-back runs during the timed loads.
+const h5pyWrite = `
+import json, os, sys
+import numpy as np, h5py
+path, n = sys.argv[1], int(sys.argv[2])
+with h5py.File(path, 'w') as f:
+    d = f.create_dataset('x', shape=(n,), dtype='<f8')
+    step = 1 << 21
+    for i in range(0, n, step):
+        d[i:i + step] = np.arange(i, min(i + step, n), dtype='<f8')
+    contiguous = d.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
+fd = os.open(path, os.O_RDONLY)
+os.fsync(fd)
+os.close(fd)
+print(json.dumps({"bytes": os.path.getsize(path), "contiguous": bool(contiguous)}))
+`;
+
+// The fallback writer, run as node --input-type=module -e: h5wasm's create_dataset with the whole
+// array (no chunks: contiguous). argv: h5wasm's module URL, path, n.
+const h5wasmWrite = `
+import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
+const [url, path, nArg] = process.argv.slice(1);
+const h5 = await import(url);
+await h5.ready;
+const n = Number(nArg);
+const data = new Float64Array(n);
+for (let i = 0; i < n; i++) data[i] = i;
+const f = new h5.File(path, 'w');
+f.create_dataset({ name: 'x', data });
+f.close();
+const fd = openSync(path, 'r');
+fsyncSync(fd);
+closeSync(fd);
+console.log(JSON.stringify({ bytes: statSync(path).size, contiguous: true }));
+`;
+
+async function writeFile(path: string, n: number, withH5py: boolean): Promise<{ bytes: number; contiguous: boolean }> {
+  const r = withH5py
+    ? await runPythonWith<{ bytes: number; contiguous: boolean }>(h5pyPython, h5pyWrite, [path, String(n)])
+    : lastJsonLine<{ bytes: number; contiguous: boolean }>(
+        'h5wasm writer',
+        await runProcess(process.execPath, ['--input-type=module', '-e', h5wasmWrite, import.meta.resolve('h5wasm/node'), path, String(n)]),
+      );
+  if (!r.contiguous) throw new Error(`${path}: the dataset is not contiguous`);
+  return r;
+}
+
+// Imports first and the resource tracker started before the clock; the figure is opening the file,
+// reading the dataset and the copy into a new SharedMemory. unlink() at the end also unregisters it.
+const h5pyLoad = `
+import json, sys, time
+import numpy as np, h5py
+from multiprocessing import resource_tracker, shared_memory
+${pythonStatus}
+path, name = sys.argv[1], sys.argv[2]
+if sys.version_info < (3, 13):
+    resource_tracker.ensure_running()
+before = status()
+start = time.perf_counter()
+with h5py.File(path, 'r') as f:
+    a = f['x'][...]
+shm = shared_memory.SharedMemory(name=name, create=True, size=a.nbytes)
+b = np.ndarray(a.shape, a.dtype, buffer=shm.buf)
+np.copyto(b, a)
+ms = (time.perf_counter() - start) * 1e3
+after = status()
+n = int(b.size)
+check = [float(b[0]), float(b[1]), float(b[n // 2]), float(b[n - 1])]
+nbytes = int(b.nbytes)
+del b
+shm.close()
+shm.unlink()
+print(json.dumps({"ms": ms, "rssBefore": before["VmRSS"], "hwmAfter": after["VmHWM"], "bytes": nbytes, "check": check}))
+`;
+
+export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
+  const bytes = options.quick ? 2 ** 26 : 2 ** 30;
+  const runs = options.runs ?? (options.quick ? 2 : 7);
+  const sizeText = options.quick ? `${bytes / 2 ** 20} MiB` : '1 GiB';
+  const n = bytes / 8;
+  const smallCount = 1 << 18; // 2 MiB: big enough for a segment of its own, as the big array has
+  const h5py = h5pyInfo();
+  const withH5py = typeof h5py !== 'string';
+  if (!withH5py) console.log(`load-hdf5: skipping the h5py rows and writing the file with h5wasm: ${h5py}`);
+
+  const temp = benchTempDir('hdf5');
+  const stores = new Set<string>();
+  const segments = new Set<string>();
+  const pyNames = new Set<string>();
+  try {
+    const path = join(temp.dir, 'x.h5');
+    const smallPath = join(temp.dir, 'small.h5');
+    const written = await writeFile(path, n, withH5py);
+    await writeFile(smallPath, smallCount, withH5py);
+    readThrough(path);
+    const cacheBefore = residency(path, written.bytes);
+
+    // Untimed: imports h5wasm, starts this process's cleanup watchdog, compiles the paths.
+    const warm = benchName('h5w');
+    stores.add(warm);
+    await hdf5ToShm(smallPath, warm);
+    for (const s of checkStore(warm, 'x', smallCount)) segments.add(s);
+    unlinkIfThere(warm);
+    createFillMs(benchName('fillw'), 1 << 16);
+
+    const samples: LoadSamples = { runner: [], limit: [], child: [], python: [] };
+    const trials = [
+      async () => {
+        const name = benchName('h5');
+        stores.add(name);
+        try {
+          const start = performance.now();
+          await hdf5ToShm(path, name);
+          samples.runner.push(performance.now() - start);
+          for (const s of checkStore(name, 'x', n)) segments.add(s);
+        } finally {
+          unlinkIfThere(name);
+        }
+      },
+      async () => void samples.limit.push(createFillMs(benchName('fill'), bytes)),
+      async () => {
+        const name = benchName('h5c');
+        stores.add(name);
+        const r = await runNodeChild<ChildLoad>('load-file.js', ['hdf5', path, smallPath, name, String(n)]);
+        if (r.bytes !== bytes) throw new Error(`the child loaded ${r.bytes} bytes, expected ${bytes}`);
+        for (const s of r.segments) segments.add(s);
+        samples.child.push(r);
+      },
+    ];
+    if (withH5py) {
+      trials.push(async () => {
+        const name = benchName('py');
+        pyNames.add(name);
+        const r = await runPythonWith<PythonLoad>(h5pyPython, h5pyLoad, [path, name]);
+        if (r.bytes !== bytes || r.check.join() !== [0, 1, n / 2, n - 1].join()) {
+          throw new Error(`h5py loaded ${r.bytes} bytes holding ${r.check.join(', ')}`);
+        }
+        samples.python.push(r);
+      });
+    }
+    await interleaveAsync(runs, trials);
+    const cacheAfter = residency(path, written.bytes);
+
+    const rows = loadRows(
+      samples,
+      {
+        call: 'await hdf5ToShm(path, name)',
+        file: 'HDF5 dataset',
+        sizeText,
+        python: "Python h5py `f['x'][...]` + `np.copyto` into a new `SharedMemory(create=True, size=nbytes)`, fresh process",
+        pythonMissing: withH5py ? undefined : h5py,
+      },
+      bytes,
+    );
+    const writer = withH5py
+      ? `h5py ${h5py.h5py} (HDF5 ${h5py.hdf5}) under ${h5pyPython} (Python ${h5py.python}, numpy ${h5py.numpy}), slab by slab`
+      : `h5wasm in a separate node process (${h5pyPython} has no h5py here)`;
+    const notes = [
+      `The file (${written.bytes} bytes: one dataset "x", a ${n}-element \`<f8\` arange, contiguous layout, no chunks, no ` +
+        `filters) is written once per run by ${writer}, fsync'd, into a fresh folder under os.tmpdir() on the root disk, and ` +
+        `read through once before the first timed load, so every load reads it from the page cache: resident per fincore ` +
+        `${cacheBefore} before the first run and ${cacheAfter} after the last. These are warm-cache loads.`,
+      `Per run, alternating (the order reversed every other run): \`hdf5ToShm\` in the runner, \`Segment.create\` + first fill ` +
+        `in the runner, \`hdf5ToShm\` in a fresh node process${withH5py ? ', and the h5py load in a fresh process' : ''}. Each ` +
+        'load is checked (elements 0, 1, n/2 and n−1) and its store removed before the next, untimed. The runner first loads ' +
+        'a small (2 MiB) HDF5 file once, untimed (importing h5wasm, starting its cleanup watchdog, compiling the path); the ' +
+        `fresh node process does the same before its clock (that warm-up, h5wasm's instantiation included, grew its RSS by ` +
+        `${warmupGrowth(samples.child)}).`,
+      'h5wasm (HDF5 compiled to WebAssembly) reads through its wasm heap: `hdf5ToShm` has HDF5 read the dataset slab by slab ' +
+        '(4 MiB each) into one scratch buffer in the wasm heap and copies each slab from there into the mapped segment, so ' +
+        'every byte is copied at least twice (page cache → wasm heap → shared memory), against once for `npyToShm`. It yields to the event ' +
+        'loop between slabs.',
+      withH5py
+        ? "Python times opening the file, `f['x'][...]` (into a private array) and the copy into `SharedMemory` (its resource " +
+          'tracker started before the clock; the segment unlinked at the end), so it touches twice the data in fresh memory. ' +
+          `Peak extra memory: VmHWM after the load, less VmRSS just before it, less the ${sizeText} of shared memory written ` +
+          '(a figure at or below 0 means nothing beyond the destination).'
+        : `The h5py rows are missing: ${h5py}.`,
+    ];
+    return { rows, notes };
+  } finally {
+    for (const s of stores) unlinkIfThere(s);
+    temp.remove();
+    expectGone([...[...stores].map((s) => `store.${s}`), ...segments, ...pyNames]);
+  }
+}
