@@ -45,3 +45,4 @@ export { npyToShm, npzToShm, shmToNpy, shmToNpz } from './stores/npy.js';
 export type { NpyToShmOptions, NpzToShmOptions, ShmToNpzOptions, WrittenFile } from './stores/npy.js';
 export { hdf5ToShm } from './stores/hdf5.js';
 export type { Hdf5SkippedObject, Hdf5ToShmOptions, Hdf5ToShmResult } from './stores/hdf5.js';
+import './prime.js'; // keep last: see prime.ts

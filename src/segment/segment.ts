@@ -262,7 +262,7 @@ export class Segment {
 // V8 compiles functions on their first call, and in a fresh process the first attach spent ~250 us
 // compiling this path. Run it once at import instead (a failed open of a name that cannot exist,
 // and a handle over nothing), so the first real attach costs what every later one does.
-(function primeAttachPath(): void {
+export function primeAttachPath(): void {
   try {
     Segment.open('ndshm.prime.absent');
   } catch {
@@ -271,5 +271,6 @@ export class Segment {
   const handle = Reflect.construct(Segment, ['ndshm.prime', { buffer: new ArrayBuffer(0), id: 0, size: 0, ino: 0 }, true, false]) as Segment;
   void handle.buffer;
   handle.close(); // id 0 is never a mapping: closing it does nothing
-})();
+}
+primeAttachPath();
 
