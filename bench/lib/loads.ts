@@ -237,3 +237,35 @@ export function loadRows(
 export function warmupGrowth(child: readonly ChildLoad[]): string {
   return mibFigure(summarize(child.map((c) => mib(c.rssBefore - c.rssAfterImport))));
 }
+
+/**
+ * A fresh Python's load of `path` (by `read`, which leaves the array in `a`) and its copy into a new
+ * SharedMemory `name`; imports first and the resource tracker started before the clock. Prints the
+ * time, memory and a few values as one JSON line; unlink() at the end also unregisters the segment.
+ */
+export function pythonLoadScript(imports: string, read: string): string {
+  return `
+import json, sys, time
+import numpy as np${imports}
+from multiprocessing import resource_tracker, shared_memory
+${pythonStatus}
+path, name = sys.argv[1], sys.argv[2]
+if sys.version_info < (3, 13):
+    resource_tracker.ensure_running()
+before = status()
+start = time.perf_counter()
+${read}
+shm = shared_memory.SharedMemory(name=name, create=True, size=a.nbytes)
+b = np.ndarray(a.shape, a.dtype, buffer=shm.buf)
+np.copyto(b, a)
+ms = (time.perf_counter() - start) * 1e3
+after = status()
+n = int(b.size)
+check = [float(b[0]), float(b[1]), float(b[n // 2]), float(b[n - 1])]
+nbytes = int(b.nbytes)
+del b
+shm.close()
+shm.unlink()
+print(json.dumps({"ms": ms, "rssBefore": before["VmRSS"], "hwmAfter": after["VmHWM"], "bytes": nbytes, "check": check}))
+`;
+}

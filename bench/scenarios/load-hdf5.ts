@@ -17,7 +17,7 @@ import {
   createFillMs,
   expectGone,
   loadRows,
-  pythonStatus,
+  pythonLoadScript,
   readThrough,
   residency,
   runPythonWith,
@@ -99,33 +99,9 @@ async function writeFile(path: string, n: number, withH5py: boolean): Promise<{ 
   return r;
 }
 
-// Imports first and the resource tracker started before the clock; the figure is opening the file,
-// reading the dataset and the copy into a new SharedMemory. unlink() at the end also unregisters it.
-const h5pyLoad = `
-import json, sys, time
-import numpy as np, h5py
-from multiprocessing import resource_tracker, shared_memory
-${pythonStatus}
-path, name = sys.argv[1], sys.argv[2]
-if sys.version_info < (3, 13):
-    resource_tracker.ensure_running()
-before = status()
-start = time.perf_counter()
-with h5py.File(path, 'r') as f:
-    a = f['x'][...]
-shm = shared_memory.SharedMemory(name=name, create=True, size=a.nbytes)
-b = np.ndarray(a.shape, a.dtype, buffer=shm.buf)
-np.copyto(b, a)
-ms = (time.perf_counter() - start) * 1e3
-after = status()
-n = int(b.size)
-check = [float(b[0]), float(b[1]), float(b[n // 2]), float(b[n - 1])]
-nbytes = int(b.nbytes)
-del b
-shm.close()
-shm.unlink()
-print(json.dumps({"ms": ms, "rssBefore": before["VmRSS"], "hwmAfter": after["VmHWM"], "bytes": nbytes, "check": check}))
-`;
+// The figure is the read and the copy into a new SharedMemory (bench/lib/loads.ts).
+const h5pyLoad = pythonLoadScript(', h5py', `with h5py.File(path, 'r') as f:
+    a = f['x'][...]`);
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const bytes = options.quick ? 2 ** 26 : 2 ** 30;
