@@ -4,20 +4,12 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 
-import { Segment, createSharedMemoryRegion, destroySharedMemoryRegion, getContentsAsArray, isNdshmError } from '../../src/index.js';
+import { Segment, createSharedMemoryRegion, destroySharedMemoryRegion, getContentsAsArray } from '../../src/index.js';
 import { runSnippet, spawnSnippet } from '../helpers/child.js';
 import { tinyShm } from '../helpers/namespace.js';
 import { exists, uniqueName } from '../helpers/shm.js';
+import { errorCode } from '../helpers/errors.js';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isNdshmError(err)) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 describe('a full /dev/shm', () => {
   const prefix = tinyShm('1m');
@@ -87,11 +79,11 @@ describe('a segment truncated under a mapping', () => {
     const view = new Uint8Array(s.buffer);
     view.fill(5);
     truncateSync(`/dev/shm/${n}`, 4096);
-    assert.equal(codeOf(() => s.check()), 'ETRUNCATED');
+    assert.equal(errorCode(() => s.check()), 'ETRUNCATED');
     assert.equal(view[0], 5, 'bytes before the new end are intact');
     assert.equal(view[10 * 4096], 0, 'bytes past it read as zero instead of raising SIGBUS');
     view[12 * 4096] = 1; // a write past it goes nowhere, without a fault
-    assert.equal(codeOf(() => s.buffer), 'ETRUNCATED');
+    assert.equal(errorCode(() => s.buffer), 'ETRUNCATED');
     s.close();
     s.unlink();
   });
@@ -117,7 +109,7 @@ describe('a segment truncated under a mapping', () => {
     const end = await child.exited;
     assert.equal(end.signal, null);
     assert.equal(end.code, 0, end.stderr);
-    assert.equal(codeOf(() => getContentsAsArray(region, 'uint8', [1])), 'ETRUNCATED');
+    assert.equal(errorCode(() => getContentsAsArray(region, 'uint8', [1])), 'ETRUNCATED');
     destroySharedMemoryRegion(region);
     assert.equal(exists(key), false);
   });
@@ -155,7 +147,7 @@ describe('permissions', () => {
       s.unlink();
     } else {
       const s = Segment.create(n, 64, { mode: 0o400 });
-      assert.equal(codeOf(() => Segment.open(n)), 'EACCES');
+      assert.equal(errorCode(() => Segment.open(n)), 'EACCES');
       const ro = Segment.open(n, { readOnly: true });
       ro.close();
       s.close();

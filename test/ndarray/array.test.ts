@@ -3,8 +3,9 @@ import { createRequire } from 'node:module';
 import { after, describe, it } from 'node:test';
 import { serialize } from 'node:v8';
 
-import { NdshmError, Segment, SharedNDArray, isNdshmError } from '../../src/index.js';
+import { Segment, SharedNDArray, isNdshmError } from '../../src/index.js';
 import { exists, uniqueName } from '../helpers/shm.js';
+import { errorCode } from '../helpers/errors.js';
 
 const made: SharedNDArray[] = [];
 const keep = <T extends SharedNDArray>(a: T): T => (made.push(a), a);
@@ -14,15 +15,6 @@ after(() => {
   assert.deepEqual(left, [], 'arrays left in /dev/shm');
 });
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof NdshmError, String(err));
-    return err.code;
-  }
-  return 'no error';
-}
 
 describe('creating arrays', () => {
   it('empty/zeros/full give the shape, dtype and C layout asked for', () => {
@@ -45,7 +37,7 @@ describe('creating arrays', () => {
     assert.deepEqual(f.toArray(), [[2.5, 2.5], [2.5, 2.5]]);
     const named = keep(SharedNDArray.empty(4, 'uint8', { name: uniqueName('named') }));
     assert.ok(exists(named.name!));
-    assert.equal(code(() => SharedNDArray.empty(4, 'uint8', { name: named.name })), 'EEXIST');
+    assert.equal(errorCode(() => SharedNDArray.empty(4, 'uint8', { name: named.name })), 'EEXIST');
   });
 
   it('from: typed arrays, nested arrays, scalars, scijs ndarrays and other SharedNDArrays', () => {
@@ -69,9 +61,9 @@ describe('creating arrays', () => {
     const copy = keep(SharedNDArray.from(t.slice(':', '::-1')));
     assert.notEqual(copy.name, t.name);
     assert.deepEqual(copy.toArray(), [[3, 2, 1], [6, 5, 4]]);
-    assert.equal(code(() => SharedNDArray.from([[1, 2], [3]])), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.from(new Float32Array(3), { shape: [2, 2] })), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.from({})), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.from([[1, 2], [3]])), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.from(new Float32Array(3), { shape: [2, 2] })), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.from({})), 'EINVAL');
   });
 
   it('zero-size and 0-d arrays work', () => {
@@ -92,13 +84,13 @@ describe('creating arrays', () => {
   });
 
   it('rejects bad shapes, dtypes, orders, scopes and options', () => {
-    assert.equal(code(() => SharedNDArray.empty([-1])), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.empty([1.5])), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.empty([2], 'float128')), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.empty([2], 'float64', { order: 'K' as never })), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.empty([2], 'float64', { scope: 'global' as never })), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.empty([2], 'float64', { nmae: 'x' } as never)), 'EINVAL');
-    assert.equal(code(() => SharedNDArray.empty(new Array(33).fill(1))), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.empty([-1])), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.empty([1.5])), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.empty([2], 'float128')), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.empty([2], 'float64', { order: 'K' as never })), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.empty([2], 'float64', { scope: 'global' as never })), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.empty([2], 'float64', { nmae: 'x' } as never)), 'EINVAL');
+    assert.equal(errorCode(() => SharedNDArray.empty(new Array(33).fill(1))), 'EINVAL');
   });
 
   it('an array past the mapping limit is ETOOBIG and says which Node lifts it', { skip: Number(process.versions.node.split('.')[0]) >= 22 && 'no limit on Node 22+' }, () => {
@@ -150,18 +142,18 @@ describe('elements of every dtype', () => {
 
   it('the other byte order has no zero-copy data view', () => {
     const a = keep(SharedNDArray.from([1, 2], { dtype: '>f8' }));
-    assert.equal(code(() => a.data), 'EINVAL');
+    assert.equal(errorCode(() => a.data), 'EINVAL');
     assert.deepEqual([...a.toTypedArray()], [1, 2]);
   });
 
   it('get/set check their indices and values', () => {
     const a = keep(SharedNDArray.zeros([2, 3], 'int64'));
-    assert.equal(code(() => a.get(2, 0)), 'ERANGE');
-    assert.equal(code(() => a.get(0, -4)), 'ERANGE');
-    assert.equal(code(() => a.get(0)), 'EINVAL');
-    assert.equal(code(() => a.get(0, 1.5)), 'EINVAL');
-    assert.equal(code(() => a.set(0, 0, 1.5)), 'EINVAL');
-    assert.equal(code(() => a.set(0, 0, 'x' as never)), 'EINVAL');
+    assert.equal(errorCode(() => a.get(2, 0)), 'ERANGE');
+    assert.equal(errorCode(() => a.get(0, -4)), 'ERANGE');
+    assert.equal(errorCode(() => a.get(0)), 'EINVAL');
+    assert.equal(errorCode(() => a.get(0, 1.5)), 'EINVAL');
+    assert.equal(errorCode(() => a.set(0, 0, 1.5)), 'EINVAL');
+    assert.equal(errorCode(() => a.set(0, 0, 'x' as never)), 'EINVAL');
     a.set(0, 0, 7);
     assert.equal(a.get(0, 0), 7n);
   });
@@ -208,7 +200,7 @@ describe('views and memory', () => {
     assert.equal(local.isShared(), false);
     assert.equal(local.name, undefined);
     assert.deepEqual(local.toArray(), [[4, 5, 6], [1, 2, 3]]);
-    assert.equal(code(() => local.handle), 'EINVAL');
+    assert.equal(errorCode(() => local.handle), 'EINVAL');
   });
 
   it('release while views live: views read as length 0, access is ECLOSED, the process lives', () => {
@@ -219,9 +211,9 @@ describe('views and memory', () => {
     a.release();
     assert.equal(typed.length, 0);
     assert.equal(typed[0], undefined);
-    assert.equal(code(() => view.get(0)), 'ECLOSED');
-    assert.equal(code(() => view.data), 'ECLOSED');
-    assert.equal(code(() => a.handle), 'ECLOSED');
+    assert.equal(errorCode(() => view.get(0)), 'ECLOSED');
+    assert.equal(errorCode(() => view.data), 'ECLOSED');
+    assert.equal(errorCode(() => a.handle), 'ECLOSED');
     assert.equal(a.released, true);
     assert.equal(exists(name), false, 'the owner\'s release removes it');
     a.release();
@@ -231,8 +223,8 @@ describe('views and memory', () => {
     const a = keep(SharedNDArray.zeros([4], 'uint8'));
     const ro = SharedNDArray.open(a.handle, { readOnly: true });
     assert.equal(ro.readOnly, true);
-    assert.equal(code(() => ro.set(0, 1)), 'EROFS');
-    assert.equal(code(() => ro.fill(1)), 'EROFS');
+    assert.equal(errorCode(() => ro.set(0, 1)), 'EROFS');
+    assert.equal(errorCode(() => ro.fill(1)), 'EROFS');
     a.set(2, 9);
     assert.equal(ro.get(2), 9);
     ro.release();
@@ -267,14 +259,14 @@ describe('handles', () => {
     const handle = first.handle;
     first.release();
     const second = keep(SharedNDArray.zeros([2], 'float64', { name }));
-    assert.equal(code(() => SharedNDArray.open(handle)), 'ENOENT');
+    assert.equal(errorCode(() => SharedNDArray.open(handle)), 'ENOENT');
     assert.equal(SharedNDArray.open(second.handle).name, name);
   });
 
   it('hostile handles are refused before any memory is touched', () => {
     const a = keep(SharedNDArray.zeros([4, 4], 'float64'));
     const h = a.handle;
-    const bad = (patch: object): string => code(() => SharedNDArray.open({ ...h, ...patch } as never));
+    const bad = (patch: object): string => errorCode(() => SharedNDArray.open({ ...h, ...patch } as never));
     assert.equal(bad({ strides: [64, 8] }), 'EBADHEADER');
     assert.equal(bad({ offset: 128 }), 'EBADHEADER');
     assert.equal(bad({ shape: [5, 4] }), 'EBADHEADER');
@@ -314,7 +306,7 @@ describe('corrupt or hostile headers', () => {
       try {
         new Uint8Array(seg.buffer).set(new Uint8Array(modelSeg.buffer)); // a valid header...
         damage(new DataView(seg.buffer)); // ...then damaged
-        assert.equal(code(() => SharedNDArray.open(seg.name)), 'EBADHEADER');
+        assert.equal(errorCode(() => SharedNDArray.open(seg.name)), 'EBADHEADER');
       } finally {
         modelSeg.close();
         model.release();
@@ -326,7 +318,7 @@ describe('corrupt or hostile headers', () => {
 
   it('a segment smaller than a header', () => {
     const seg = Segment.create(uniqueName('tiny'), 16);
-    assert.equal(code(() => SharedNDArray.open(seg.name)), 'EBADHEADER');
+    assert.equal(errorCode(() => SharedNDArray.open(seg.name)), 'EBADHEADER');
     seg.close();
     seg.unlink();
   });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
-  NdshmError,
   Segment,
   SharedMemoryException,
   createSharedMemoryRegion,
@@ -13,18 +12,11 @@ import {
   setSharedMemoryRegion,
 } from '../../src/index.js';
 import { runSnippet } from '../helpers/child.js';
+import { errorCode } from '../helpers/errors.js';
 import { exists, uniqueName } from '../helpers/shm.js';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof SharedMemoryException, `expected SharedMemoryException, got ${String(err)}`);
-    assert.ok(err instanceof NdshmError);
-    return err.code;
-  }
-  return 'no error';
-}
+
+const codeOf = (fn: () => unknown): string => errorCode(fn, SharedMemoryException);
 
 describe('createSharedMemoryRegion', () => {
   it('creates the object named by the key, with or without the leading slash', () => {
@@ -45,25 +37,25 @@ describe('createSharedMemoryRegion', () => {
   it('createOnly refuses an existing key with EEXIST', () => {
     const key = `/${uniqueName('only')}`;
     const r = createSharedMemoryRegion('a', key, 64, { createOnly: true });
-    assert.equal(codeOf(() => createSharedMemoryRegion('b', key, 64, { createOnly: true })), 'EEXIST');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('b', key, 64, { createOnly: true })), 'EEXIST');
     destroySharedMemoryRegion(r);
   });
 
   it('an existing region smaller than asked is an error (ERANGE), not a resize', () => {
     const key = `/${uniqueName('small')}`;
     const r = createSharedMemoryRegion('a', key, 64);
-    assert.equal(codeOf(() => createSharedMemoryRegion('b', key, 65)), 'ERANGE');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('b', key, 65)), 'ERANGE');
     assert.equal(Segment.open(key.slice(1)).byteLength, 64);
     destroySharedMemoryRegion(r);
   });
 
   it('rejects bad keys, sizes and options', () => {
-    assert.equal(codeOf(() => createSharedMemoryRegion('a', '/bad/key', 8)), 'EINVAL');
-    assert.equal(codeOf(() => createSharedMemoryRegion('a', '/', 8)), 'EINVAL');
-    assert.equal(codeOf(() => createSharedMemoryRegion('a', `/${'k'.repeat(31)}`, 8)), 'EINVAL');
-    assert.equal(codeOf(() => createSharedMemoryRegion('a', `/${uniqueName('neg')}`, -8)), 'EINVAL');
-    assert.equal(codeOf(() => createSharedMemoryRegion('', `/${uniqueName('t')}`, 8)), 'EINVAL');
-    assert.equal(codeOf(() => createSharedMemoryRegion('a', `/${uniqueName('o')}`, 8, { create_only: true } as never)), 'EINVAL');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('a', '/bad/key', 8)), 'EINVAL');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('a', '/', 8)), 'EINVAL');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('a', `/${'k'.repeat(31)}`, 8)), 'EINVAL');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('a', `/${uniqueName('neg')}`, -8)), 'EINVAL');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('', `/${uniqueName('t')}`, 8)), 'EINVAL');
+    assert.equal(codeOf(()  => createSharedMemoryRegion('a', `/${uniqueName('o')}`, 8, { create_only: true } as never)), 'EINVAL');
   });
 });
 
@@ -95,7 +87,7 @@ describe('setSharedMemoryRegion and getContentsAsArray', () => {
       ['bool', 'Uint8Array'], ['BOOL', 'Uint8Array'],
     ];
     for (const [spec, type] of cases) assert.equal(getContentsAsArray(r, spec, [2]).constructor.name, type, spec);
-    assert.equal(codeOf(() => getContentsAsArray(r, 'float128', [1])), 'EINVAL');
+    assert.equal(codeOf(()  => getContentsAsArray(r, 'float128', [1])), 'EINVAL');
     destroySharedMemoryRegion(r);
   });
 
@@ -114,15 +106,15 @@ describe('setSharedMemoryRegion and getContentsAsArray', () => {
     const key = `/${uniqueName('bounds')}`;
     const r = createSharedMemoryRegion('t', key, 16);
     setSharedMemoryRegion(r, [new Uint8Array(16).fill(1)]);
-    assert.equal(codeOf(() => setSharedMemoryRegion(r, [new Uint8Array(8).fill(2), new Uint8Array(9).fill(3)])), 'ERANGE');
-    assert.equal(codeOf(() => setSharedMemoryRegion(r, [new Uint8Array(1)], 16)), 'ERANGE');
+    assert.equal(codeOf(()  => setSharedMemoryRegion(r, [new Uint8Array(8).fill(2), new Uint8Array(9).fill(3)])), 'ERANGE');
+    assert.equal(codeOf(()  => setSharedMemoryRegion(r, [new Uint8Array(1)], 16)), 'ERANGE');
     assert.deepEqual([...(getContentsAsArray(r, 'uint8', [16]) as Uint8Array)], new Array(16).fill(1));
-    assert.equal(codeOf(() => getContentsAsArray(r, 'float64', [3])), 'ERANGE');
-    assert.equal(codeOf(() => getContentsAsArray(r, 'uint8', [1], 17)), 'ERANGE');
-    assert.equal(codeOf(() => getContentsAsArray(r, 'float64', [1], 4)), 'EINVAL', 'misaligned view');
-    assert.equal(codeOf(() => getContentsAsArray(r, 'uint8', [-1])), 'EINVAL');
-    assert.equal(codeOf(() => setSharedMemoryRegion(r, [[1, 2] as never])), 'EINVAL');
-    assert.equal(codeOf(() => setSharedMemoryRegion(r, new Uint8Array(1) as never)), 'EINVAL');
+    assert.equal(codeOf(()  => getContentsAsArray(r, 'float64', [3])), 'ERANGE');
+    assert.equal(codeOf(()  => getContentsAsArray(r, 'uint8', [1], 17)), 'ERANGE');
+    assert.equal(codeOf(()  => getContentsAsArray(r, 'float64', [1], 4)), 'EINVAL', 'misaligned view');
+    assert.equal(codeOf(()  => getContentsAsArray(r, 'uint8', [-1])), 'EINVAL');
+    assert.equal(codeOf(()  => setSharedMemoryRegion(r, [[1, 2] as never])), 'EINVAL');
+    assert.equal(codeOf(()  => setSharedMemoryRegion(r, new Uint8Array(1) as never)), 'EINVAL');
     destroySharedMemoryRegion(r);
   });
 
@@ -135,10 +127,10 @@ describe('setSharedMemoryRegion and getContentsAsArray', () => {
     assert.deepEqual([...raw.subarray(0, 10)], [6, 0, 0, 0, 0x68, 0xc3, 0xa9, 0x6c, 0x6c, 0x6f]);
     const back = getContentsAsArray(r, 'BYTES', [2, 2]) as Uint8Array[];
     assert.deepEqual(back.map((b) => Buffer.from(b).toString('latin1')), ['h\xc3\xa9llo', '', '\x00\xff', 'x']);
-    assert.equal(codeOf(() => setSharedMemoryRegion(r, [[['a'], 'b']])), 'EINVAL', 'ragged');
+    assert.equal(codeOf(()  => setSharedMemoryRegion(r, [[['a'], 'b']])), 'EINVAL', 'ragged');
     setSharedMemoryRegion(r, [new Uint32Array([1000])], 64); // an element length pointing past the end
-    assert.equal(codeOf(() => getContentsAsArray(r, 'BYTES', [1], 64)), 'ERANGE');
-    assert.equal(codeOf(() => getContentsAsArray(r, 'BYTES', [100], 120)), 'ERANGE', 'more elements than bytes');
+    assert.equal(codeOf(()  => getContentsAsArray(r, 'BYTES', [1], 64)), 'ERANGE');
+    assert.equal(codeOf(()  => getContentsAsArray(r, 'BYTES', [100], 120)), 'ERANGE', 'more elements than bytes');
     destroySharedMemoryRegion(r);
   });
 });
@@ -152,7 +144,7 @@ describe('destroySharedMemoryRegion and mappedSharedMemoryRegions', () => {
     destroySharedMemoryRegion(a);
     destroySharedMemoryRegion(a);
     assert.equal(exists(key.slice(1)), true, 'another handle of this process is open');
-    assert.equal(codeOf(() => getContentsAsArray(a, 'uint8', [1])), 'ECLOSED');
+    assert.equal(codeOf(()  => getContentsAsArray(a, 'uint8', [1])), 'ECLOSED');
     destroySharedMemoryRegion(b);
     assert.equal(exists(key.slice(1)), false);
     assert.ok(!mappedSharedMemoryRegions().includes(key));

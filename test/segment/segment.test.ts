@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 
-import { NdshmError, Segment, isNdshmError } from '../../src/index.js';
+import { Segment, isNdshmError } from '../../src/index.js';
 import { exists, removeSegments, uniqueName } from '../helpers/shm.js';
+import { errorCode } from '../helpers/errors.js';
 
 const made: string[] = [];
 const name = (tag: string): string => {
@@ -17,15 +18,6 @@ after(() => {
   assert.deepEqual(left, [], 'segments left behind by this file');
 });
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof NdshmError, `expected an NdshmError, got ${String(err)}`);
-    return err.code;
-  }
-  assert.fail('expected an error');
-}
 
 describe('Segment.create', () => {
   it('maps zero-filled memory of exactly the size asked, mode 0600', () => {
@@ -60,7 +52,7 @@ describe('Segment.create', () => {
     const n = name('exists');
     const s = Segment.create(n, 16);
     new Uint8Array(s.buffer)[0] = 42;
-    assert.equal(code(() => Segment.create(n, 32)), 'EEXIST');
+    assert.equal(errorCode(() => Segment.create(n, 32)), 'EEXIST');
     assert.equal(statSync(`/dev/shm/${n}`).size, 16);
     assert.equal(new Uint8Array(s.buffer)[0], 42);
     s.close();
@@ -76,19 +68,19 @@ describe('Segment.create', () => {
     assert.equal(o.byteLength, 0);
     o.close();
     s.close();
-    assert.equal(code(() => s.buffer), 'ECLOSED');
+    assert.equal(errorCode(() => s.buffer), 'ECLOSED');
     s.unlink();
   });
 
   it('rejects bad sizes, modes and misspelled options with EINVAL', () => {
     const n = name('bad');
-    assert.equal(code(() => Segment.create(n, -1)), 'EINVAL');
-    assert.equal(code(() => Segment.create(n, 1.5)), 'EINVAL');
-    assert.equal(code(() => Segment.create(n, Number.NaN)), 'EINVAL');
-    assert.equal(code(() => Segment.create(n, '8' as unknown as number)), 'EINVAL');
-    assert.equal(code(() => Segment.create(n, 8, { mode: 0o1777 })), 'EINVAL');
-    assert.equal(code(() => Segment.create(n, 8, { persistant: true } as never)), 'EINVAL');
-    assert.equal(code(() => Segment.open(n, { readonly: true } as never)), 'EINVAL');
+    assert.equal(errorCode(() => Segment.create(n, -1)), 'EINVAL');
+    assert.equal(errorCode(() => Segment.create(n, 1.5)), 'EINVAL');
+    assert.equal(errorCode(() => Segment.create(n, Number.NaN)), 'EINVAL');
+    assert.equal(errorCode(() => Segment.create(n, '8' as unknown as number)), 'EINVAL');
+    assert.equal(errorCode(() => Segment.create(n, 8, { mode: 0o1777 })), 'EINVAL');
+    assert.equal(errorCode(() => Segment.create(n, 8, { persistant: true } as never)), 'EINVAL');
+    assert.equal(errorCode(() => Segment.open(n, { readonly: true } as never)), 'EINVAL');
     assert.equal(exists(n), false);
   });
 
@@ -146,7 +138,7 @@ describe('Segment.open', () => {
   });
 
   it('fails with ENOENT for a missing name', () => {
-    assert.equal(code(() => Segment.open(name('missing'))), 'ENOENT');
+    assert.equal(errorCode(() => Segment.open(name('missing'))), 'ENOENT');
   });
 
   it('readOnly: reads shared bytes, and a write through its typed arrays never reaches them', () => {
@@ -184,8 +176,8 @@ describe('close and unlink', () => {
     assert.equal(f64[0], undefined);
     assert.throws(() => f64.fill(1), TypeError);
     assert.equal(s.closed, true);
-    assert.equal(code(() => s.buffer), 'ECLOSED');
-    assert.equal(code(() => s.check()), 'ECLOSED');
+    assert.equal(errorCode(() => s.buffer), 'ECLOSED');
+    assert.equal(errorCode(() => s.check()), 'ECLOSED');
     s.close(); // harmless
     assert.equal(exists(n), true, 'close keeps the name');
     s.unlink();
@@ -200,9 +192,9 @@ describe('close and unlink', () => {
     assert.equal(exists(n), false);
     new Uint8Array(s.buffer)[0] = 9;
     assert.equal(new Uint8Array(o.buffer)[0], 9);
-    assert.equal(code(() => Segment.open(n)), 'ENOENT');
-    assert.equal(code(() => s.unlink()), 'ENOENT');
-    assert.equal(code(() => Segment.unlink(n)), 'ENOENT');
+    assert.equal(errorCode(() => Segment.open(n)), 'ENOENT');
+    assert.equal(errorCode(() => s.unlink()), 'ENOENT');
+    assert.equal(errorCode(() => Segment.unlink(n)), 'ENOENT');
     o.close();
     s.close();
   });
@@ -212,7 +204,7 @@ describe('close and unlink', () => {
     const first = Segment.create(n, 8);
     Segment.unlink(n);
     const second = Segment.create(n, 8);
-    assert.equal(code(() => first.unlink()), 'ENOENT');
+    assert.equal(errorCode(() => first.unlink()), 'ENOENT');
     assert.equal(exists(n), true);
     first.close();
     second.close();

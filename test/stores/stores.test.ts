@@ -6,6 +6,7 @@ import { crc32 } from 'node:zlib';
 import { NdshmError, type StoreLeaf, type StoreTree, arraysToShm, gc, listStores, releaseArrays, shmToArrays, unlink, unlinkedArraysToShm } from '../../src/index.js';
 import { runSnippet, spawnSnippet } from '../helpers/child.js';
 import { exists, shmNames, uniqueName, waitFor } from '../helpers/shm.js';
+import { errorCode } from '../helpers/errors.js';
 
 const made = new Set<string>();
 const store = (tag: string): string => {
@@ -24,15 +25,6 @@ after(() => {
   assert.deepEqual(shmNames().filter((n) => [...made].some((m) => n === `store.${m}`)), [], 'manifests left');
 });
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof NdshmError, String(err));
-    return err.code;
-  }
-  return 'no error';
-}
 
 const leaf = (t: StoreTree, ...path: string[]): StoreLeaf => path.reduce<unknown>((n, k) => (n as StoreTree)[k], t) as StoreLeaf;
 
@@ -97,7 +89,7 @@ describe('arraysToShm and shmToArrays', () => {
     const name = store('over');
     arraysToShm(name, { a: [1, 2] });
     const before = shmToArrays(name);
-    assert.equal(code(() => arraysToShm(name, { b: [9] })), 'EEXIST');
+    assert.equal(errorCode(() => arraysToShm(name, { b: [9] })), 'EEXIST');
     assert.deepEqual(Object.keys(shmToArrays(name)), ['a']);
     arraysToShm(name, { b: [7, 8, 9] }, { overwrite: true });
     const now = shmToArrays(name);
@@ -161,10 +153,10 @@ describe('arraysToShm and shmToArrays', () => {
     assert.ok(exists(names[0]!));
     child.process.kill('SIGKILL');
     await child.exited;
-    assert.equal(code(() => shmToArrays(name)), 'ENOENT');
+    assert.equal(errorCode(() => shmToArrays(name)), 'ENOENT');
     await waitFor(() => !exists(names[0]!), 2000, 'the unpublished segments to be reclaimed');
     gc();
-    assert.equal(code(() => shmToArrays(name)), 'ENOENT');
+    assert.equal(errorCode(() => shmToArrays(name)), 'ENOENT');
   });
 
   it('10,000 small arrays: a handful of segments, read back whole', () => {
@@ -202,13 +194,13 @@ describe('arraysToShm and shmToArrays', () => {
     arraysToShm(name, { a: [1, 2] });
     {
       using t = shmToArrays(name, { readOnly: true }) as StoreTree & Disposable;
-      assert.equal(code(() => leaf(t, 'a').data.set(0, 5)), 'EROFS');
+      assert.equal(errorCode(() => leaf(t, 'a').data.set(0, 5)), 'EROFS');
     }
     for (const bad of [{ '@x': [1] }, { '': [1] }, { a: 'text' }, { a: null }, [1, 2]]) {
-      assert.equal(code(() => arraysToShm(store('bad'), bad as object)), 'EINVAL');
+      assert.equal(errorCode(() => arraysToShm(store('bad'), bad as object)), 'EINVAL');
     }
-    assert.equal(code(() => arraysToShm('x'.repeat(25), { a: [1] })), 'EINVAL');
-    assert.equal(code(() => arraysToShm(store('badopt'), { a: [1] }, { overwite: true } as never)), 'EINVAL');
+    assert.equal(errorCode(() => arraysToShm('x'.repeat(25), { a: [1] })), 'EINVAL');
+    assert.equal(errorCode(() => arraysToShm(store('badopt'), { a: [1] }, { overwite: true } as never)), 'EINVAL');
     const scoped = store('scoped');
     {
       using s = unlinkedArraysToShm(scoped, { a: [1] });
@@ -250,7 +242,7 @@ describe('damaged stores', () => {
     ];
     for (const [what, damage] of cases) {
       damage();
-      assert.equal(code(() => shmToArrays(name)), 'EBADHEADER', what);
+      assert.equal(errorCode(() => shmToArrays(name)), 'EBADHEADER', what);
     }
     writeFileSync(path, good);
     releaseArrays(shmToArrays(name));
@@ -264,7 +256,7 @@ describe('damaged stores', () => {
     const big = info.arrays.find((a) => a.path.join('/') === 'a')!.segment;
     unlinkSync(`/dev/shm/${big}`);
     assert.equal(listStores().find((s) => s.name === name)!.intact, false);
-    assert.equal(code(() => shmToArrays(name)), 'ENOENT');
+    assert.equal(errorCode(() => shmToArrays(name)), 'ENOENT');
     const dry = gc({ dryRun: true }).filter((e) => e.name === `store.${name}`);
     assert.equal(dry.length, 1);
     assert.ok(exists(`store.${name}`));
