@@ -21,12 +21,12 @@ namespace ndshm {
 namespace {
 
 // Syscall ids shared with src/native.ts.
-enum SyscallId : int { kShmOpen, kFstat, kFchmod, kFallocate, kMmap, kMunmap, kClose, kShmUnlink, kPipe2, kWrap };
+enum SyscallId : int { kShmOpen, kFstat, kFchmod, kFallocate, kMmap, kMunmap, kClose, kShmUnlink, kPipe2, kRenameat2, kWrap };
 
 int SyscallIdOf(const char* name) {
-  static const char* const kNames[] = {"shm_open", "fstat",  "fchmod",     "posix_fallocate", "mmap",
-                                       "munmap",   "close",  "shm_unlink", "pipe2"};
-  for (int i = 0; i < 9; i++) {
+  static const char* const kNames[] = {"shm_open", "fstat", "fchmod",     "posix_fallocate", "mmap",
+                                       "munmap",   "close", "shm_unlink", "pipe2",           "renameat2"};
+  for (int i = 0; i < kWrap; i++) {
     if (std::strcmp(name, kNames[i]) == 0) return i;
   }
   return kWrap;
@@ -184,7 +184,14 @@ napi_value Wrap(napi_env env, Instance* inst, const Mapped& m) {
   inst->out[kId] = st->id;
   inst->out[kSize] = static_cast<double>(m.len);
   inst->out[kIno] = static_cast<double>(m.ino);
+  inst->out[kUid] = static_cast<double>(m.uid);
   return buffer;
+}
+
+// A failed create or open: errno and syscall, and the object's size when it was too large to map.
+void FailMapped(Instance* inst, const Mapped& m) {
+  Fail(inst, m.failure);
+  inst->out[kSize] = static_cast<double>(m.len);
 }
 
 std::string StringArg(napi_env env, napi_value v) {
@@ -192,6 +199,15 @@ std::string StringArg(napi_env env, napi_value v) {
   size_t len = 0;
   napi_get_value_string_utf8(env, v, buf, sizeof(buf), &len);
   return std::string(buf, len);
+}
+
+// A file path (up to PATH_MAX); TypeScript has checked it is a string without NUL characters.
+std::string PathArg(napi_env env, napi_value v) {
+  size_t len = 0;
+  napi_get_value_string_utf8(env, v, nullptr, 0, &len);
+  std::string s(len, '\0');
+  napi_get_value_string_utf8(env, v, s.data(), len + 1, &len);
+  return s;
 }
 
 double NumberArg(napi_env env, napi_value v) {
@@ -226,7 +242,7 @@ napi_value JS_create(napi_env env, napi_callback_info info) {
   Mapped m = CreateAndMap(StringArg(env, argv[0]), SizeArg(env, argv[1]),
                           static_cast<unsigned>(SizeArg(env, argv[2])), SizeArg(env, argv[3]));
   if (m.failure.err) {
-    Fail(inst, m.failure);
+    FailMapped(inst, m);
     return Undefined(env);
   }
   napi_value buffer = Wrap(env, inst, m);
@@ -243,7 +259,7 @@ napi_value JS_open(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, argv[1], &read_only);
   Mapped m = OpenAndMap(StringArg(env, argv[0]), read_only, SizeArg(env, argv[2]));
   if (m.failure.err) {
-    Fail(inst, m.failure);
+    FailMapped(inst, m);
     return Undefined(env);
   }
   napi_value buffer = Wrap(env, inst, m);
@@ -328,8 +344,20 @@ napi_value JS_unlink(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// ownerPipe() -> [readFd, writeFd] | undefined. Both ends are close-on-exec; this env closes the
-// write end when it ends.
+// rename(from, to, flags) -> true | false: renameat2 on two paths (see shm.h for the flags).
+napi_value JS_rename(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  Args(env, info, argv);
+  Failure f = Rename(PathArg(env, argv[0]), PathArg(env, argv[1]), static_cast<unsigned>(NumberArg(env, argv[2])));
+  if (f.err) Fail(Inst(env), f);
+  napi_value result;
+  napi_get_boolean(env, f.err == 0, &result);
+  return result;
+}
+
+// ownerPipe() -> [readFd, writeFd] | undefined. Both ends are close-on-exec; the write end is
+// non-blocking (a watchdog that stops reading must never block its owner), and this env closes it
+// when it ends.
 napi_value JS_ownerPipe(napi_env env, napi_callback_info) {
   Instance* inst = Inst(env);
   int fds[2];
@@ -337,6 +365,7 @@ napi_value JS_ownerPipe(napi_env env, napi_callback_info) {
     Fail(inst, errno, kPipe2);
     return Undefined(env);
   }
+  fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
   inst->close_at_exit.push_back(fds[1]);
   napi_value a, r, w;
   napi_create_array_with_length(env, 2, &a);
@@ -345,6 +374,23 @@ napi_value JS_ownerPipe(napi_env env, napi_callback_info) {
   napi_set_element(env, a, 0, r);
   napi_set_element(env, a, 1, w);
   return a;
+}
+
+// closeOwnerPipe(writeFd): closes a write end ownerPipe made (a watchdog being replaced), so that
+// the env's exit does not close the number again once it is reused.
+napi_value JS_closeOwnerPipe(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Args(env, info, argv);
+  Instance* inst = Inst(env);
+  int fd = static_cast<int>(NumberArg(env, argv[0]));
+  for (auto it = inst->close_at_exit.begin(); it != inst->close_at_exit.end(); ++it) {
+    if (*it == fd) {
+      inst->close_at_exit.erase(it);
+      close(fd);
+      break;
+    }
+  }
+  return Undefined(env);
 }
 
 // configure(wantUncounted) -> { out: Float64Array, uncounted: boolean, pageSize: number }
@@ -395,6 +441,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"fault", nullptr, JS_fault, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"unlink", nullptr, JS_unlink, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"ownerPipe", nullptr, JS_ownerPipe, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"closeOwnerPipe", nullptr, JS_closeOwnerPipe, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rename", nullptr, JS_rename, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,13 +53,14 @@ Mapped CreateAndMap(const std::string& name, uint64_t size, unsigned mode, uint6
   m.len = size;
   m.fd = fd;
   m.ino = st.st_ino;
+  m.uid = st.st_uid;
   return m;
 }
 
 Mapped OpenAndMap(const std::string& name, bool read_only, uint64_t max_len) {
   Mapped m;
   const std::string path = ShmPath(name);
-  int fd = shm_open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+  int fd = shm_open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) {
     m.failure = Fail("shm_open", errno);
     return m;
@@ -69,7 +71,14 @@ Mapped OpenAndMap(const std::string& name, bool read_only, uint64_t max_len) {
     close(fd);
     return m;
   }
+  if (!S_ISREG(st.st_mode)) {
+    m.failure = Fail("fstat", ENODEV);
+    close(fd);
+    return m;
+  }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
+  m.len = size;
+  m.uid = st.st_uid;
   if (size > max_len) {
     m.failure = Fail("mmap", EFBIG);
     close(fd);
@@ -88,7 +97,6 @@ Mapped OpenAndMap(const std::string& name, bool read_only, uint64_t max_len) {
     }
     m.addr = addr;
   }
-  m.len = size;
   m.fd = fd;
   m.ino = st.st_ino;
   return m;
@@ -104,6 +112,11 @@ Failure Unmap(void* addr, size_t len, int fd) {
 Failure Unlink(const std::string& name) {
   const std::string path = ShmPath(name);
   if (shm_unlink(path.c_str()) != 0) return Fail("shm_unlink", errno);
+  return Failure{};
+}
+
+Failure Rename(const std::string& from, const std::string& to, unsigned flags) {
+  if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) != 0) return Fail("renameat2", errno);
   return Failure{};
 }
 

@@ -17,6 +17,7 @@ export type NdshmErrorCode =
   | 'ETOOBIG' // larger than one mapping can be on this Node version
   | 'ENOTSUP' // the runtime or platform lacks what this needs
   | 'EIO' // the kernel could not back a page of a mapping (reported after a SIGBUS was caught)
+  | 'EFTYPE' // a FIFO, socket, directory, device or symbolic link where a segment or file should be
   | 'ESYSTEM'; // any other operating-system error (errno name in .errnoName)
 
 const brand = Symbol.for('ndshm.error');
@@ -75,15 +76,32 @@ export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;
 }
 
-const passThrough = new Set<string>(['EEXIST', 'ENOENT', 'ENOSPC', 'EACCES', 'EINVAL', 'ENOTSUP']);
+// The one errno table: errno names that keep their name as an ndshm code, and those that map to another.
+const errnoCodes: Record<string, NdshmErrorCode> = {
+  EEXIST: 'EEXIST',
+  ENOENT: 'ENOENT',
+  ENOTDIR: 'ENOENT', // a path through a file: there is no such file
+  ENOSPC: 'ENOSPC',
+  EDQUOT: 'ENOSPC',
+  EACCES: 'EACCES',
+  EPERM: 'EACCES',
+  EROFS: 'EROFS',
+  EINVAL: 'EINVAL',
+  ENAMETOOLONG: 'EINVAL',
+  ENOTSUP: 'ENOTSUP',
+  EOPNOTSUPP: 'ENOTSUP',
+  EFBIG: 'ETOOBIG',
+  ENODEV: 'EFTYPE', // not an object that can be mapped (the addon reports non-regular files so)
+  EISDIR: 'EFTYPE',
+  ELOOP: 'EFTYPE', // O_NOFOLLOW met a symbolic link
+  ENXIO: 'EFTYPE', // a socket, or a FIFO without a reader
+  EIO: 'EIO',
+};
 
-/** The ndshm code for an errno: the same name for the common ones, ESYSTEM for the rest. */
-export function codeForErrno(errno: number): NdshmErrorCode {
-  const name = errnoName(errno);
-  if (name === 'EPERM') return 'EACCES';
-  if (name === 'EOPNOTSUPP') return 'ENOTSUP';
-  if (name === 'EFBIG') return 'ETOOBIG';
-  return passThrough.has(name) ? (name as NdshmErrorCode) : 'ESYSTEM';
+/** The ndshm code for an errno (a number or its name): the table above, ESYSTEM for the rest. */
+export function codeForErrno(errno: number | string): NdshmErrorCode {
+  const name = typeof errno === 'number' ? errnoName(errno) : errno;
+  return Object.hasOwn(errnoCodes, name) ? errnoCodes[name]! : 'ESYSTEM';
 }
 
 export function invalid(message: string, segment?: string): NdshmError {

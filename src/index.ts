@@ -18,7 +18,8 @@ export {
   mappedSharedMemoryRegions,
   setSharedMemoryRegion,
 } from './regions/triton.js';
-export type { CreateRegionOptions, HasContiguousBytes, RegionValue } from './regions/triton.js';
+export type { CreateRegionOptions, RegionValue } from './regions/triton.js';
+export type { HasContiguousBytes } from './contiguous.js';
 export type { BytesElement, BytesTensor } from './regions/bytes.js';
 export { SharedNDArray } from './ndarray/array.js';
 export type { ArrayFromOptions } from './ndarray/array.js';
@@ -45,4 +46,3 @@ export { npyToShm, npzToShm, shmToNpy, shmToNpz } from './stores/npy.js';
 export type { NpyToShmOptions, NpzToShmOptions, ShmToNpzOptions, WrittenFile } from './stores/npy.js';
 export { hdf5ToShm } from './stores/hdf5.js';
 export type { Hdf5SkippedObject, Hdf5ToShmOptions, Hdf5ToShmResult } from './stores/hdf5.js';
-import './prime.js'; // keep last: see prime.ts

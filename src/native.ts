@@ -5,6 +5,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { NdshmError } from './errors.js';
+
 interface Addon {
   configure(uncounted: boolean): { out: Float64Array; uncounted: boolean; pageSize: number };
   create(name: string, size: number, mode: number, maxLength: number): ArrayBuffer | undefined;
@@ -13,7 +15,9 @@ interface Addon {
   stat(id: number): boolean;
   fault(id: number): number;
   unlink(name: string): boolean;
+  rename(from: string, to: string, flags: number): boolean;
   ownerPipe(): [number, number] | undefined;
+  closeOwnerPipe(writeFd: number): void;
 }
 
 // Result slots shared with native/addon.cc.
@@ -25,12 +29,17 @@ const kIno = 4;
 const kMode = 5;
 const kUid = 6;
 const kNlink = 7;
-const syscalls = ['shm_open', 'fstat', 'fchmod', 'posix_fallocate', 'mmap', 'munmap', 'close', 'shm_unlink', 'pipe2'];
+const syscalls = ['shm_open', 'fstat', 'fchmod', 'posix_fallocate', 'mmap', 'munmap', 'close', 'shm_unlink', 'pipe2', 'renameat2'];
 
+/** Where the package keeps its prebuilt addon (prebuildify's layout; Node-API: one file for every Node). */
+export const prebuiltAddon = `prebuilds/${process.platform}-${process.arch}/ndshm.napi.glibc.node`;
+
+// A build from source (npm install with a compiler, or a developer's build) wins over the prebuilt
+// binary that the package ships for installs that run no scripts.
 function load(): Addon {
   const require = createRequire(import.meta.url);
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const candidates = [`${root}build/Release/ndshm.node`, `${root}build/Debug/ndshm.node`];
+  const candidates = [`${root}build/Release/ndshm.node`, `${root}build/Debug/ndshm.node`, `${root}${prebuiltAddon}`];
   const errors: string[] = [];
   for (const path of candidates) {
     try {
@@ -39,8 +48,10 @@ function load(): Addon {
       errors.push(`${path}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  throw new Error(
-    `ndshm: the native addon is not built (run "npm install" or "npm run install" in ${root}).\n  ${errors.join('\n  ')}`,
+  throw new NdshmError(
+    'ENOTSUP',
+    `ndshm: no native addon loads on ${process.platform}-${process.arch} (Linux x64 with glibc has a prebuilt one; ` +
+      `elsewhere run "npm rebuild ndshm" with a C++ compiler).\n  ${errors.join('\n  ')}`,
   );
 }
 
@@ -66,6 +77,8 @@ export interface Mapped {
   readonly id: number;
   readonly size: number;
   readonly ino: number;
+  /** The object's owner (fstat). */
+  readonly uid: number;
 }
 
 export interface SegmentStat {
@@ -80,20 +93,26 @@ function failure(): SystemFailure {
   return { errno: out[kErrno]!, syscall: syscalls[out[kSyscall]!] ?? 'napi_create_arraybuffer' };
 }
 
-function mapped(buffer: ArrayBuffer | undefined): Mapped | SystemFailure {
-  if (buffer === undefined) return failure();
-  return { buffer, id: out[kId]!, size: out[kSize]!, ino: out[kIno]! };
+/** A failed create or open; `size` is the object's size when it was too large to map (EFBIG). */
+export interface MapFailure extends SystemFailure {
+  readonly size: number;
+}
+
+function mapped(buffer: ArrayBuffer | undefined): Mapped | MapFailure {
+  if (buffer === undefined) return { ...failure(), size: out[kSize]! };
+  return { buffer, id: out[kId]!, size: out[kSize]!, ino: out[kIno]!, uid: out[kUid]! };
 }
 
 export function isFailure(value: object): value is SystemFailure {
   return 'errno' in value;
 }
 
-export function create(name: string, size: number, mode: number): Mapped | SystemFailure {
+export function create(name: string, size: number, mode: number): Mapped | MapFailure {
   return mapped(addon.create(name, size, mode, maxMappingLength));
 }
 
-export function open(name: string, readOnly: boolean): Mapped | SystemFailure {
+/** Never blocks; anything but a regular file fails with ENODEV from "fstat". */
+export function open(name: string, readOnly: boolean): Mapped | MapFailure {
   return mapped(addon.open(name, readOnly, maxMappingLength));
 }
 
@@ -122,7 +141,25 @@ export function unlink(name: string): SystemFailure | undefined {
   return addon.unlink(name) ? undefined : failure();
 }
 
-/** A close-on-exec pipe whose write end the addon closes when this thread's environment ends. */
+export const enum RenameFlags {
+  Replace = 0,
+  NoReplace = 1,
+  Exchange = 2,
+}
+
+/** renameat2(2) on two paths: Replace, NoReplace (EEXIST) or Exchange (ENOENT when `to` is missing). */
+export function rename(from: string, to: string, flags: RenameFlags): SystemFailure | undefined {
+  return addon.rename(from, to, flags) ? undefined : failure();
+}
+
+/**
+ * A close-on-exec pipe whose write end is non-blocking and is closed by the addon when this thread's
+ * environment ends (or by closeOwnerPipe).
+ */
 export function ownerPipe(): [number, number] | SystemFailure {
   return addon.ownerPipe() ?? failure();
+}
+
+export function closeOwnerPipe(writeFd: number): void {
+  addon.closeOwnerPipe(writeFd);
 }

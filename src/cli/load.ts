@@ -20,7 +20,7 @@ persistent: it stays until "ndshm unlink <name>".
   -h, --help         this text
 `;
 
-type Loader = (path: string, name: string, options: { persistent: boolean; overwrite: boolean; progress?: (done: number, total: number) => void }) => Promise<unknown> | unknown;
+type Loader = (path: string, name: string, options: { persistent: boolean; overwrite: boolean; progress?: (done: number, total: number) => void }) => Promise<{ arrays: number; bytes: number }> | { arrays: number; bytes: number };
 
 type Kind = 'hdf5' | 'npy' | 'npz';
 
@@ -52,12 +52,15 @@ export async function load(args: string[]): Promise<void> {
   }
   const loader = loaders[kind];
   const bar = parsed.values['no-progress'] ? undefined : progressReporter(`loading ${file}`);
+  let written: { arrays: number; bytes: number };
   try {
-    await loader(file, name, { persistent: true, overwrite: parsed.values['overwrite'] === true, ...(bar ? { progress: (d: number, t: number) => bar.update(d, t) } : {}) });
+    written = await loader(file, name, { persistent: true, overwrite: parsed.values['overwrite'] === true, ...(bar ? { progress: (d: number, t: number) => bar.update(d, t) } : {}) });
   } finally {
     bar?.finish();
   }
-  const info = listStores().find((s) => s.name === name);
-  process.stdout.write(`loaded ${file} into store "${name}": ${count(info?.arrays.length ?? 0, 'array')}, ${bytes(info?.bytes ?? 0)}, persistent (ndshm unlink ${name} removes it)\n`);
-  if (parsed.values['verbose'] && info) for (const a of info.arrays) process.stdout.write(`  ${a.path.join('/')}  ${a.dtype}  (${a.shape.join(', ')})\n`);
+  process.stdout.write(`loaded ${file} into store "${name}": ${count(written.arrays, 'array')}, ${bytes(written.bytes)}, persistent (ndshm unlink ${name} removes it)\n`);
+  if (parsed.values['verbose']) {
+    const info = listStores().find((s) => s.name === name);
+    for (const a of info?.arrays ?? []) process.stdout.write(`  ${a.path.join('/')}  ${a.dtype}  (${a.shape.join(', ')})\n`);
+  }
 }

@@ -5,10 +5,8 @@ import { createRequire } from 'node:module';
 
 import { type DType, type DTypeLike, type TypedArray, dtype as toDType } from '../dtype.js';
 import { NdshmError, invalid } from '../errors.js';
-import * as header from '../segment/header.js';
-import type { Segment } from '../segment/segment.js';
 import { checkOptions } from '../options.js';
-import { contiguousBytes } from '../regions/triton.js';
+import { contiguousBytes } from '../contiguous.js';
 import { Block, type Scope } from './block.js';
 import { type ArrayCreateOptions, allocate, createOptionKeys, describeSource } from './create.js';
 import { type Accessor, type Scalar, accessor, copyRaw, forEachPair, rawView } from './elements.js';
@@ -184,7 +182,7 @@ export class SharedNDArray {
       strides: this.#layout.strides.map((s) => s * size),
       offset: this.#layout.offset * size,
       scope: block.scope,
-      ...(block.scope === 'remote' ? { owner: block.ownerTag.toString() } : {}),
+      ...(block.scope === 'remote' && block.offer !== 0n ? { offer: block.offer.toString() } : {}),
       ...(block.raw ? { raw: true as const } : {}),
     };
   }
@@ -443,34 +441,9 @@ function localBlock(dt: DType, shape: readonly number[], buffer: ArrayBuffer): B
     owned: false,
     scope: null,
     arrayId: 0n,
-    ownerTag: 0n,
   });
 }
 
 function swapInPlace(bytes: Uint8Array, width: number): void {
   for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }
-
-// V8 compiles each function on its first call, and in a fresh process the first open by handle spent
-// ~0.8 ms doing so. Run the whole open path once at import, over a header built in local memory
-// (nothing in /dev/shm is touched): the first real open then takes ~0.14 ms (the rest is V8's
-// interpreter meeting real objects, the first page fault and the syscalls); later ones ~0.014 ms.
-function primeOpenPath(): void {
-  const dataOffset = header.dataOffsetFor(2);
-  const buffer = new ArrayBuffer(dataOffset + 48);
-  const fields = { typestr: '<f8', shape: [2, 3], strides: [24, 8], dataOffset, dataLength: 48, persistent: true };
-  header.writeHeader(new Uint8Array(buffer, 0, dataOffset), { ...fields, ownerPid: 0, ownerStart: 0, ownerTag: 0n, created: 0, arrayId: 1n });
-  header.publish(buffer);
-  const name = 'ndshm.prime';
-  const noop = (): void => undefined;
-  const segment = { name, byteLength: buffer.byteLength, buffer, inode: 0, closed: false, close: noop, check: noop, unlink: noop } as unknown as Segment;
-  const handle = { ndshm: 1, name, id: '1', dtype: '<f8', shape: [2, 3], strides: [24, 8], offset: 0, scope: 'local' } as const;
-  const { block, layout, dtype } = openArray(handle, undefined, () => segment);
-  const array = new SharedNDArray(block, layout, dtype);
-  void array.handle;
-  void array.data;
-  array.get(1, 2);
-  array.release();
-}
-primeOpenPath();
-

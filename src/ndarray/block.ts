@@ -6,8 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { type DType, type TypedArray, dtype as toDType } from '../dtype.js';
 import { NdshmError, closedError, isNdshmError } from '../errors.js';
 import * as header from '../segment/header.js';
+import * as lifetime from '../segment/lifetime.js';
 import { envTag, self } from '../segment/owner.js';
-import { Segment, disown, markRemote, own } from '../segment/segment.js';
+import { Segment } from '../segment/segment.js';
+import { elementCount } from '../shape.js';
 
 /**
  * As in jztools: 'local' arrays are removed when their owner releases them or ends; 'remote' arrays
@@ -36,8 +38,8 @@ export class Block {
   /** This thread removes the segment when it releases it (and, unless scope is null, when it ends). */
   owned: boolean;
   scope: Scope;
-  /** The owner tag the header had when this block was made (a 'remote' handle carries it). */
-  ownerTag: bigint;
+  /** For a 'remote' array this thread created: the adoption offer its handles carry (0n otherwise). */
+  offer: bigint;
   readonly #segment: Segment | undefined;
   #local: ArrayBuffer | undefined;
   readonly #elements = new Map<string, TypedArray>();
@@ -57,7 +59,7 @@ export class Block {
     owned: boolean;
     scope: Scope;
     arrayId: bigint;
-    ownerTag: bigint;
+    offer?: bigint;
     pack?: boolean;
     raw?: boolean;
   }) {
@@ -72,7 +74,7 @@ export class Block {
     this.owned = init.owned;
     this.scope = init.scope;
     this.arrayId = init.arrayId;
-    this.ownerTag = init.ownerTag;
+    this.offer = init.offer ?? 0n;
     this.pack = init.pack ?? false;
     this.raw = init.raw ?? false;
   }
@@ -118,7 +120,8 @@ export class Block {
    * Ends this thread's use of the memory (every view of it here becomes unusable) and removes the
    * segment when this thread owns it. A 'remote' array is left for the process that adopts it
    * (or, if none does, for the watchdog after this thread ends); `force` removes it anyway, unless
-   * another process has adopted it already.
+   * another process has adopted it already. It never fails for want of a watchdog, and an owned
+   * segment is always removed.
    */
   release(force = false): void {
     if (this.#released) return;
@@ -130,22 +133,24 @@ export class Block {
     this.#bytes = undefined;
     this.#local = undefined;
     if (segment === undefined) return;
-    segment.close();
-    if (!unlink) return;
-    disown(segment.name);
+    const name = segment.name;
     try {
-      segment.unlink();
-    } catch (err) {
-      if (!isNdshmError(err, 'ENOENT')) throw err; // removed by hand already
+      segment.close();
+    } finally {
+      if (unlink) lifetime.removeOwned(name, { ino: segment.inode });
+      else if (this.owned && this.scope === 'remote' && force) lifetime.disown(name); // adopted meanwhile
     }
   }
 
-  /** The header still names this thread as the owner (a 'remote' array may have been adopted). */
+  /**
+   * This thread may still remove the segment: nobody adopted it (a 'remote' array's offer is
+   * withdrawn here first, so nobody can from now on) and the header still names this thread.
+   */
   #stillOurs(segment: Segment): boolean {
     if (this.raw) return true;
-    if (segment.closed || segment.byteLength < header.fixedLength) return false;
-    const words = new BigUint64Array(segment.buffer, 0, header.fixedLength / 8);
-    return Atomics.load(words, header.offsets.ownerTag / 8) === envTag;
+    if (segment.closed || segment.byteLength < header.fixedLength || segment.readOnly) return false;
+    const buffer = segment.buffer;
+    return lifetime.withdraw(buffer, this.offer) && lifetime.ownedPerHeader(buffer);
   }
 }
 
@@ -164,7 +169,7 @@ export function createBlock(
 ): Block {
   const ndim = shape.length;
   const dataOffset = header.dataOffsetFor(ndim);
-  const dataLength = shape.reduce((n, d) => n * d, 1) * dt.itemsize;
+  const dataLength = elementCount(shape) * dt.itemsize;
   const persistent = options.scope === null;
   let segment: Segment | undefined;
   let name = options.name;
@@ -177,6 +182,7 @@ export function createBlock(
     }
   }
   const arrayId = randomId();
+  const offer = options.scope === 'remote' ? lifetime.newOffer() : 0n;
   try {
     const bytes = new Uint8Array(segment.buffer, 0, dataOffset);
     header.writeHeader(bytes, {
@@ -192,12 +198,13 @@ export function createBlock(
       ownerTag: envTag,
       created: Date.now(),
       arrayId,
+      offer,
     });
     header.publish(segment.buffer);
-    if (options.scope === 'remote') markRemote(segment.name);
+    if (options.scope === 'remote') lifetime.markRemote(segment.name);
   } catch (err) {
     segment.close();
-    Segment.unlink(segment.name);
+    lifetime.removeOwned(segment.name, { ino: segment.inode });
     throw err;
   }
   return new Block({
@@ -211,7 +218,7 @@ export function createBlock(
     owned: true,
     scope: options.scope,
     arrayId,
-    ownerTag: envTag,
+    offer,
     pack: ((options.flags ?? 0) & header.flagPack) !== 0,
   });
 }
@@ -220,12 +227,14 @@ function bad(name: string, why: string): NdshmError {
   return new NdshmError('EBADHEADER', `segment "${name}" has a bad ndshm header: ${why}`, { segment: name });
 }
 
-export type SegmentOpener = (name: string, readOnly: boolean) => Segment;
-const openSegment: SegmentOpener = (name, readOnly) => Segment.open(name, { readOnly });
+export interface OpenBlockOptions {
+  readOnly: boolean;
+  allowOtherUsers?: boolean;
+}
 
 /** Maps a segment and checks its header; the array layer checks the views it makes. */
-export function openBlock(name: string, readOnly: boolean, open: SegmentOpener = openSegment): { block: Block; header: header.Header; segment: Segment } {
-  const segment = open(name, readOnly);
+export function openBlock(name: string, options: OpenBlockOptions): { block: Block; header: header.Header; segment: Segment } {
+  const segment = Segment.open(name, { readOnly: options.readOnly, allowOtherUsers: options.allowOtherUsers ?? false });
   try {
     const bytes = new Uint8Array(segment.buffer, 0, Math.min(segment.byteLength, header.headerLength(header.maxDims)));
     const h = header.readHeader(bytes, segment.byteLength, name);
@@ -236,6 +245,7 @@ export function openBlock(name: string, readOnly: boolean, open: SegmentOpener =
       throw bad(name, `unsupported typestr ${JSON.stringify(h.typestr)}`);
     }
     if (h.dataLength % dt.itemsize !== 0) throw bad(name, `data length ${h.dataLength} is not a multiple of ${dt.itemsize}`);
+    if (elementCount(h.shape) * dt.itemsize > h.dataLength) throw bad(name, `shape ${JSON.stringify(h.shape)} holds more than its ${h.dataLength} bytes of data`);
     const strides = h.strides.map((s, i) => {
       if (s % dt.itemsize !== 0) throw bad(name, `strides[${i}] ${s} is not a multiple of the item size ${dt.itemsize}`);
       return s / dt.itemsize;
@@ -247,11 +257,10 @@ export function openBlock(name: string, readOnly: boolean, open: SegmentOpener =
       dataOffset: h.dataOffset,
       dataLength: h.dataLength,
       base: { shape: h.shape, strides },
-      readOnly,
+      readOnly: options.readOnly,
       owned: false,
       scope: h.persistent ? null : 'local',
       arrayId: h.arrayId,
-      ownerTag: h.ownerTag,
       pack: ((h.flags ?? 0) & header.flagPack) !== 0,
     });
     return { block, header: h, segment };
@@ -262,20 +271,14 @@ export function openBlock(name: string, readOnly: boolean, open: SegmentOpener =
 }
 
 /**
- * Takes ownership of a 'remote' array whose owner tag is still `from`: the first process to open its
- * handle wins (compare-and-swap on the header), and the creator's cleanup then leaves it alone.
+ * Takes ownership of a 'remote' array whose creator offered it under `offer` and that nobody took
+ * yet (lifetime.adopt): the first process to open such a handle wins, and the creator's cleanup
+ * then leaves the array alone. A forged offer, or any array that was not offered, stays unowned.
  */
-export function adopt(block: Block, segment: Segment, from: bigint): boolean {
-  if (block.readOnly || from === 0n || from === envTag) return from === envTag;
-  const words = new BigUint64Array(segment.buffer, 0, header.fixedLength / 8);
-  const tagWord = header.offsets.ownerTag / 8;
-  if (Atomics.compareExchange(words, tagWord, from, envTag) !== from) return false;
-  Atomics.store(words, header.offsets.ownerPid / 8, BigInt(self.pid));
-  Atomics.store(words, header.offsets.ownerStart / 8, BigInt(self.startTime));
-  own(segment.name, segment.inode);
+export function adopt(block: Block, segment: Segment, offer: bigint): boolean {
+  if (block.readOnly || !lifetime.adopt(segment.buffer, segment.name, segment.inode, offer)) return false;
   block.owned = true;
   block.scope = 'local';
-  block.ownerTag = envTag;
   return true;
 }
 
@@ -283,8 +286,8 @@ export function adopt(block: Block, segment: Segment, from: bigint): boolean {
  * Maps a segment without an ndshm header (cute-shm's, for one): its bytes from offset 0 are `count`
  * elements of `dt`, as the caller says; the segment must be at least that large.
  */
-export function openRawBlock(name: string, dt: DType, count: number, readOnly: boolean): Block {
-  const segment = Segment.openForeign(name, readOnly);
+export function openRawBlock(name: string, dt: DType, count: number, options: OpenBlockOptions): Block {
+  const segment = Segment.openForeign(name, options.readOnly, options.allowOtherUsers ?? false);
   const dataLength = count * dt.itemsize;
   if (segment.byteLength < dataLength) {
     segment.close();
@@ -299,11 +302,10 @@ export function openRawBlock(name: string, dt: DType, count: number, readOnly: b
     dataOffset: 0,
     dataLength,
     base: { shape: [count], strides: [1] },
-    readOnly,
+    readOnly: options.readOnly,
     owned: false,
     scope: null,
     arrayId: 0n,
-    ownerTag: 0n,
     raw: true,
   });
 }

@@ -1,11 +1,10 @@
 // Removing what crashed owners left behind: non-persistent ndshm arrays whose owner process is gone.
 
-import { unlinkSync } from 'node:fs';
-
 import { checkBoolean, checkOptions } from '../options.js';
+import * as lifetime from '../segment/lifetime.js';
 import { isAlive } from '../segment/owner.js';
-import { inspectSegment, shmDir } from '../segment/reap.js';
 import { Segment } from '../segment/segment.js';
+import { inspectSegment } from '../segment/shm-files.js';
 
 export interface GcOptions {
   /** Report what would be removed, remove nothing. */
@@ -35,19 +34,8 @@ export function gcArrays(options?: GcOptions): GcEntry[] {
     const h = file?.header;
     if (file === undefined || h === undefined || h.persistent) continue;
     if (isAlive({ pid: h.ownerPid, startTime: h.ownerStart })) continue;
-    let removed = false;
-    if (!dryRun) {
-      // Check again just before: the owner may have been replaced (a 'remote' adoption).
-      const again = inspectSegment(s.name);
-      if (again?.ino === file.ino && again.header?.ownerTag === h.ownerTag) {
-        try {
-          unlinkSync(`${shmDir}/${s.name}`);
-          removed = true;
-        } catch {
-          // gone meanwhile
-        }
-      }
-    }
+    // Checked again just before: the owner may have changed (a 'remote' adoption).
+    const removed = !dryRun && lifetime.removeExpected(s.name, { ino: file.ino, tag: h.ownerTag, uid: file.uid });
     out.push({ name: s.name, size: file.size, ownerPid: h.ownerPid, removed, reason: `its owner (pid ${h.ownerPid}) has ended` });
   }
   return out;

@@ -3,6 +3,7 @@
 
 import { NdshmError, invalid } from '../errors.js';
 import { maxForeignNameLength, validateName } from '../segment/names.js';
+import { elementCount } from '../shape.js';
 import type { Scope } from './block.js';
 
 export interface SharedNDArrayHandle {
@@ -19,8 +20,8 @@ export interface SharedNDArrayHandle {
   /** Byte offset of element [0, ..., 0] from the start of the data. */
   readonly offset: number;
   readonly scope: Scope;
-  /** For scope 'remote': the owner tag the adopter must find (decimal). */
-  readonly owner?: string;
+  /** For scope 'remote': the creator's adoption offer (decimal), which the first opener takes. */
+  readonly offer?: string;
   /** A segment without an ndshm header (a cute-shm array): the handle alone describes it. */
   readonly raw?: true;
 }
@@ -56,11 +57,14 @@ export function checkHandle(h: unknown): SharedNDArrayHandle {
   if (typeof h.id !== 'string' || !isDigits(h.id, 16, true)) throw invalid('handle.id must be a hex string');
   if (typeof h.dtype !== 'string') throw invalid('handle.dtype must be a typestr');
   const shape = checkInts(h.shape, 'shape', false);
+  if (!Number.isSafeInteger(elementCount(shape) * 16)) throw invalid(`handle.shape ${JSON.stringify(shape)} has too many elements`);
   const strides = checkInts(h.strides, 'strides', true);
   if (shape.length !== strides.length) throw invalid('handle.shape and handle.strides differ in length');
   if (typeof h.offset !== 'number' || !Number.isSafeInteger(h.offset) || h.offset < 0) throw invalid('handle.offset must be a non-negative integer');
   if (h.scope !== 'local' && h.scope !== 'remote' && h.scope !== null) throw invalid('handle.scope must be "local", "remote" or null');
-  if (h.owner !== undefined && (typeof h.owner !== 'string' || !isDigits(h.owner, 20, false))) throw invalid('handle.owner must be a decimal string');
+  if (h.offer !== undefined && (typeof h.offer !== 'string' || !isDigits(h.offer, 20, false) || BigInt(h.offer) >= 2n ** 64n)) {
+    throw invalid('handle.offer must be a decimal string of a 64-bit number');
+  }
   return h;
 }
 

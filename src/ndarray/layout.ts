@@ -1,6 +1,7 @@
 // Shapes and strides, in elements. Pure arithmetic, no memory: the rules are numpy's.
 
-import { NdshmError, invalid } from '../errors.js';
+import { invalid } from '../errors.js';
+import { checkShape, elementCount as sizeOf } from '../shape.js';
 
 export type Order = 'C' | 'F';
 
@@ -12,28 +13,7 @@ export interface Layout {
   readonly offset: number;
 }
 
-export function sizeOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-/** Checks a shape given by a caller: non-negative safe integers whose product is safe too. */
-export function checkShape(shape: unknown, what = 'shape'): number[] {
-  const dims = typeof shape === 'number' ? [shape] : shape;
-  if (!Array.isArray(dims)) throw invalid(`${what} must be an array of non-negative integers`);
-  if (dims.length > 32) throw invalid(`${what} has ${dims.length} dimensions; at most 32 are supported`);
-  let n = 1;
-  for (let i = 0; i < dims.length; i++) {
-    const d: unknown = dims[i];
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw invalid(`${what}[${i}] must be a non-negative integer, got ${String(d)}`);
-    }
-    n *= d;
-    if (!Number.isSafeInteger(n)) throw new NdshmError('ETOOBIG', `${what} ${JSON.stringify(dims)} has too many elements`);
-  }
-  return dims.slice() as number[];
-}
+export { checkShape, elementCount as sizeOf } from '../shape.js';
 
 export function contiguousStrides(shape: readonly number[], order: Order = 'C'): number[] {
   const strides = new Array<number>(shape.length);

@@ -3,6 +3,7 @@
 // child_process IPC (json or advanced) or JSON; unpackArrays turns the markers back into arrays.
 
 import { invalid } from '../errors.js';
+import { setOwn } from '../tree.js';
 import { SharedNDArray } from './array.js';
 import { type SharedNDArrayHandle, isHandle } from './handle.js';
 import type { ArrayOpenOptions } from './open.js';
@@ -46,9 +47,11 @@ function walk(value: unknown, visit: (v: unknown) => unknown | typeof skip, seen
     return out;
   }
   if (!isPlainObject(value)) return value;
-  const out: Record<string, unknown> = {};
+  // The copy keeps the original's prototype (Object.prototype or null); a "__proto__" key stays an
+  // own key, as in the original.
+  const out = Object.create(Object.getPrototypeOf(value) as object | null) as Record<string, unknown>;
   seen.set(value, out);
-  for (const [k, v] of Object.entries(value)) out[k] = walk(v, visit, seen);
+  for (const [k, v] of Object.entries(value)) setOwn(out, k, walk(v, visit, seen));
   return out;
 }
 

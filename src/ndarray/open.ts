@@ -4,13 +4,17 @@ import { type DType, dtype as toDType } from '../dtype.js';
 import { NdshmError, isNdshmError } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import { validateName } from '../segment/names.js';
-import { type Block, type SegmentOpener, adopt, openBlock, openRawBlock } from './block.js';
+import { elementCount } from '../shape.js';
+import { type Block, adopt, openBlock, openRawBlock } from './block.js';
 import { type SharedNDArrayHandle, checkHandle, isHandle, staleHandle } from './handle.js';
 import { type Layout, extent } from './layout.js';
 
 export interface ArrayOpenOptions {
   /** Attach without write access (copy-on-write mapping; ndshm's writers throw EROFS). */
   readOnly?: boolean;
+  /** Attach to an array another user owns (default false: EACCES). */
+  allowOtherUsers?: boolean;
+  /** @internal SharedMemoryManager's tracking. */
   manager?: { track(block: Block): void };
 }
 
@@ -18,11 +22,18 @@ function outOfBounds(block: Block, what: string): NdshmError {
   return new NdshmError('EBADHEADER', `${what} reaches outside the data of "${block.name}"`, { segment: block.name });
 }
 
-/** Checks that every element of `layout` (elements of `dt`) lies inside the block's data. */
+/**
+ * Checks that every element of `layout` (elements of `dt`) lies inside the block's data, and that
+ * the view has no more elements than the data (views never repeat an element; a forged handle with
+ * zero strides and a huge shape would otherwise make sizes that are not safe integers).
+ */
 function checkInside(block: Block, layout: Layout, dt: DType, what: string): void {
+  const count = Math.floor(block.dataLength / dt.itemsize);
+  if (elementCount(layout.shape) > count) {
+    throw new NdshmError('EBADHEADER', `${what} has more elements than the data of "${block.name}" holds`, { segment: block.name });
+  }
   const e = extent(layout);
   if (e === undefined) return;
-  const count = Math.floor(block.dataLength / dt.itemsize);
   if (e.lo < 0 || e.hi >= count) throw outOfBounds(block, what);
 }
 
@@ -52,25 +63,20 @@ export function viewOf(block: Block, handle: SharedNDArrayHandle): { layout: Lay
   return { layout, dtype: dt };
 }
 
-/** `open` maps the segment; only the import-time priming (array.ts) passes another. */
-export function openArray(
-  target: string | SharedNDArrayHandle,
-  options?: ArrayOpenOptions,
-  open?: SegmentOpener,
-): { block: Block; layout: Layout; dtype: DType } {
-  const opts = checkOptions(options, ['readOnly', 'manager'], 'SharedNDArray.open');
-  const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
+export function openArray(target: string | SharedNDArrayHandle, options?: ArrayOpenOptions): { block: Block; layout: Layout; dtype: DType } {
+  const opts = checkOptions(options, ['readOnly', 'allowOtherUsers', 'manager'], 'SharedNDArray.open');
+  const open = { readOnly: checkBoolean(opts.readOnly, 'readOnly', false), allowOtherUsers: checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false) };
   const handle = isHandle(target) ? checkHandle(target) : undefined;
-  if (handle?.raw) return openRawView(handle, readOnly, opts.manager);
+  if (handle?.raw) return openRawView(handle, open, opts.manager);
   const name = handle?.name ?? validateName(target, 'array name');
-  const { block, segment } = openBlock(name, readOnly, open);
+  const { block, segment } = openBlock(name, open);
   try {
     let layout: Layout = { shape: block.base.shape, strides: block.base.strides, offset: 0 };
     let dt = block.dtype;
     checkInside(block, layout, dt, 'the header\'s shape and strides');
     if (handle !== undefined) {
       ({ layout, dtype: dt } = viewOf(block, handle));
-      if (handle.scope === 'remote' && handle.owner !== undefined) adopt(block, segment, BigInt(handle.owner));
+      if (handle.scope === 'remote' && handle.offer !== undefined) adopt(block, segment, BigInt(handle.offer));
     }
     opts.manager?.track(block);
     return { block, layout, dtype: dt };
@@ -81,7 +87,7 @@ export function openArray(
 }
 
 /** A raw handle: the segment has no header, so the handle's view is checked against its size. */
-function openRawView(handle: SharedNDArrayHandle, readOnly: boolean, manager: ArrayOpenOptions['manager']): { block: Block; layout: Layout; dtype: DType } {
+function openRawView(handle: SharedNDArrayHandle, open: { readOnly: boolean; allowOtherUsers: boolean }, manager: ArrayOpenOptions['manager']): { block: Block; layout: Layout; dtype: DType } {
   let dt: DType;
   try {
     dt = toDType(handle.dtype);
@@ -92,7 +98,8 @@ function openRawView(handle: SharedNDArrayHandle, readOnly: boolean, manager: Ar
   if (handle.offset % size !== 0 || handle.strides.some((s) => s % size !== 0)) throw new NdshmError('EINVAL', 'raw handle offsets are not multiples of the item size');
   const layout = { shape: [...handle.shape], strides: handle.strides.map((s) => s / size), offset: handle.offset / size };
   const e = extent(layout);
-  const block = openRawBlock(handle.name, dt, e === undefined ? 0 : e.hi + 1, readOnly);
+  if (e !== undefined && e.lo < 0) throw new NdshmError('EINVAL', 'raw handle reaches before the start of its segment', { segment: handle.name });
+  const block = openRawBlock(handle.name, dt, e === undefined ? 0 : e.hi + 1, open);
   try {
     checkInside(block, layout, dt, 'the handle\'s view');
   } catch (err) {

@@ -1,24 +1,18 @@
 // tritonclient.utils.shared_memory in camelCase: named raw regions (no header: their bytes are
 // exactly what the caller put there), filled with arrays at byte offsets and read back as views.
 
+import { type HasContiguousBytes, contiguousBytes, hasContiguousBytes } from '../contiguous.js';
 import { type DTypeLike, type TypedArray, byteSwappedCopy, dtype as toDType, isTypedArray } from '../dtype.js';
 import { NdshmError, invalid, isNdshmError } from '../errors.js';
 import { checkBoolean, checkOptions, checkSize, formatBytes } from '../options.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
+import { checkShape, elementCount } from '../shape.js';
 import { type BytesTensor, deserialize, flattenBytes, serializeInto, serializedLength } from './bytes.js';
 
 /** The error every region function throws; a subclass of NdshmError with the same codes. */
 export class SharedMemoryException extends NdshmError {}
 
-/**
- * Objects that can be copied into a region implement this: it returns their elements' bytes in C
- * order (SharedNDArray does).
- */
-export const contiguousBytes: unique symbol = Symbol.for('ndshm.contiguousBytes') as never;
-export interface HasContiguousBytes {
-  [contiguousBytes](): Uint8Array;
-}
 
 export type RegionValue = TypedArray | DataView | BytesTensor | HasContiguousBytes;
 
@@ -29,6 +23,11 @@ export interface CreateRegionOptions {
   mode?: number;
   /** Keep a region this call creates after this process ends. Default false. */
   persistent?: boolean;
+  /**
+   * Reuse an existing region that another user owns. Default false: EACCES, because the caller's
+   * data would then be readable (and writable) by that user. tritonclient attaches to any region.
+   */
+  allowOtherUsers?: boolean;
 }
 
 interface Holder {
@@ -93,7 +92,7 @@ function rethrow(err: unknown, what: string): never {
       errno: err.errno,
     });
   }
-  throw err;
+  throw new SharedMemoryException('ESYSTEM', `${what}: ${String(err)}`, { cause: err });
 }
 
 function segmentNameOf(shmKey: unknown): string {
@@ -104,13 +103,14 @@ function segmentNameOf(shmKey: unknown): string {
 
 function attachOrCreate(name: string, byteSize: number, opts: CreateRegionOptions): { segment: Segment; created: boolean } {
   const createOptions = { mode: opts.mode, persistent: opts.persistent };
+  const allowOtherUsers = checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false);
   if (checkBoolean(opts.createOnly, 'createOnly', false)) {
     return { segment: Segment.create(name, byteSize, createOptions), created: true };
   }
   // Another process may create or remove the key between our attempts; a few rounds settle it.
   for (let attempt = 0; ; attempt++) {
     try {
-      const segment = Segment.open(name);
+      const segment = Segment.open(name, { allowOtherUsers });
       if (segment.byteLength < byteSize) {
         segment.close();
         throw new NdshmError(
@@ -143,7 +143,7 @@ export function createSharedMemoryRegion(
   options?: CreateRegionOptions,
 ): SharedMemoryRegion {
   try {
-    const opts = checkOptions(options, ['createOnly', 'mode', 'persistent'], 'createSharedMemoryRegion');
+    const opts = checkOptions(options, ['createOnly', 'mode', 'persistent', 'allowOtherUsers'], 'createSharedMemoryRegion');
     if (typeof tritonShmName !== 'string' || tritonShmName.length === 0) {
       throw invalid(`tritonShmName must be a non-empty string, got ${JSON.stringify(tritonShmName)}`);
     }
@@ -169,8 +169,8 @@ function bytesOf(value: RegionValue, i: number): { length: number; write(target:
     const elements = flattenBytes(value as BytesTensor, `values[${i}]`);
     return { length: serializedLength(elements), write: (t) => serializeInto(elements, t) };
   }
-  if (typeof value === 'object' && value !== null && typeof (value as HasContiguousBytes)[contiguousBytes] === 'function') {
-    const bytes = (value as HasContiguousBytes)[contiguousBytes]();
+  if (hasContiguousBytes(value)) {
+    const bytes = value[contiguousBytes]();
     return { length: bytes.byteLength, write: (t) => t.set(bytes) };
   }
   throw invalid(`values[${i}] must be a typed array, a SharedNDArray or a BYTES tensor (an array of strings or Uint8Arrays)`);
@@ -207,10 +207,8 @@ export function setSharedMemoryRegion(region: SharedMemoryRegion, values: readon
 
 const bytesNames = new Set(['BYTES', 'bytes', 'object', 'O', 'object_']);
 
-function countOf(shape: unknown): number {
-  const dims = typeof shape === 'number' ? [shape] : shape;
-  if (!Array.isArray(dims)) throw invalid('shape must be an array of non-negative integers');
-  return dims.reduce((n: number, d: unknown, i: number) => n * checkSize(d, `shape[${i}]`), 1);
+function countOf(shape: unknown, itemsize: number): number {
+  return elementCount(checkShape(shape, 'shape', itemsize));
 }
 
 /**
@@ -226,13 +224,14 @@ export function getContentsAsArray(
   try {
     if (!(region instanceof SharedMemoryRegion)) throw invalid('region must be a SharedMemoryRegion');
     const start = checkSize(offset, 'offset');
-    const count = countOf(shape);
     if (start > region.byteSize) throw new NdshmError('ERANGE', `offset ${start} is past the region's end (${region.byteSize})`);
     if (typeof dtype === 'string' && bytesNames.has(dtype)) {
+      const count = countOf(shape, 4); // every element has at least its 4-byte length
       const bytes = new Uint8Array(region.checkedSegment().buffer, start, region.byteSize - start);
       return deserialize(bytes, count, `region "${region.shmKey}"`);
     }
     const dt = toDType(dtype);
+    const count = countOf(shape, dt.itemsize);
     const nbytes = count * dt.itemsize;
     if (start + nbytes > region.byteSize) {
       throw new NdshmError(

@@ -19,7 +19,9 @@
 //   80    8  generation (incremented by writers that want readers to notice)
 //   88    8  creation time, milliseconds since the epoch
 //   96    8  array id: random, tells this array apart from a later one of the same name
-//  104   24  reserved, 0
+//  104    8  adoption offer: nonzero while a 'remote' array waits for another process to adopt it
+//            (the first one to swap it for 0 owns the array; the creator withdraws it the same way)
+//  112   16  reserved, 0
 //  128  8*n  shape (int64)
 //  ...  8*n  strides in bytes (int64)
 // All integers little-endian.
@@ -50,6 +52,7 @@ export const offsets = {
   generation: 80,
   created: 88,
   arrayId: 96,
+  offer: 104,
   shape: 128,
 } as const;
 
@@ -68,6 +71,8 @@ export interface Header {
   readonly ownerTag: bigint;
   readonly created: number;
   readonly arrayId: bigint;
+  /** Nonzero while the creator offers the array for adoption (scope 'remote'). */
+  readonly offer: bigint;
 }
 
 export function headerLength(ndim: number): number {
@@ -93,6 +98,7 @@ export function writeHeader(bytes: Uint8Array, h: Header): void {
   view.setBigUint64(offsets.ownerTag, h.ownerTag, true);
   view.setFloat64(offsets.created, h.created, true);
   view.setBigUint64(offsets.arrayId, h.arrayId, true);
+  view.setBigUint64(offsets.offer, h.offer, true);
   h.shape.forEach((n, i) => view.setBigInt64(offsets.shape + 8 * i, BigInt(n), true));
   const stridesAt = offsets.shape + 8 * h.shape.length;
   h.strides.forEach((s, i) => view.setBigInt64(stridesAt + 8 * i, BigInt(s), true));
@@ -180,5 +186,6 @@ export function readHeader(bytes: Uint8Array, size: number, name: string): Heade
     ownerTag: view.getBigUint64(offsets.ownerTag, true),
     created: view.getFloat64(offsets.created, true),
     arrayId: view.getBigUint64(offsets.arrayId, true),
+    offer: view.getBigUint64(offsets.offer, true),
   };
 }

@@ -1,15 +1,12 @@
 // One POSIX shared-memory object, mapped into this thread.
 
-import { lstatSync, readdirSync, statSync } from 'node:fs';
-
 import { NdshmError, closedError, invalid } from '../errors.js';
 import * as native from '../native.js';
 import { checkBoolean, checkOptions, checkSize, formatBytes } from '../options.js';
+import * as lifetime from './lifetime.js';
 import { maxForeignNameLength, validateName } from './names.js';
-import { envTag } from './owner.js';
-import { removeIfOwnedBy, shmDir } from './reap.js';
+import { inspectSegment, listShm, shmDir } from './shm-files.js';
 import { systemError, tooBig } from './system-error.js';
-import * as watchdog from './watchdog.js';
 
 export interface SegmentCreateOptions {
   /** Permission bits, applied exactly (not filtered by the umask). Default 0o600. */
@@ -24,6 +21,11 @@ export interface SegmentOpenOptions {
    * copy-on-write, so a stray write through a typed array stays private to this process.
    */
   readOnly?: boolean;
+  /**
+   * Attach to a segment that another user owns. Default false: EACCES, because whatever this process
+   * writes there (or reads, trusting it) is shared with that user.
+   */
+  allowOtherUsers?: boolean;
 }
 
 export interface SegmentInfo {
@@ -35,43 +37,7 @@ export interface SegmentInfo {
   readonly mtime: Date;
 }
 
-// Non-persistent segments this thread created and has not unlinked: name -> inode.
-const owned = new Map<string, number>();
-// Those of them on their way to another process: the watchdog gives them time to be adopted.
-const remote = new Set<string>();
-let exitHookInstalled = false;
-
-function removeOwnedAtExit(): void {
-  for (const [name, ino] of owned) if (!remote.has(name)) removeIfOwnedBy(name, ino, envTag);
-  owned.clear();
-}
-
-/** Registers `name` for removal when this thread ends, however it ends. */
-export function own(name: string, ino: number): void {
-  owned.set(name, ino);
-  watchdog.track(name, ino);
-  if (!exitHookInstalled) {
-    process.on('exit', removeOwnedAtExit);
-    exitHookInstalled = true;
-  }
-}
-
-/** An owned segment that is passing to another process ('remote'): see watchdog.markRemote. */
-export function markRemote(name: string): void {
-  if (!owned.has(name)) return;
-  remote.add(name);
-  watchdog.markRemote(name);
-}
-
-/** This thread stops being responsible for removing `name`. */
-export function disown(name: string): void {
-  remote.delete(name);
-  if (owned.delete(name)) watchdog.untrack(name);
-}
-
-export function isOwned(name: string): boolean {
-  return owned.has(name);
-}
+const myUid = process.getuid?.() ?? -1;
 
 export class Segment {
   /** The name, without a leading slash. */
@@ -116,31 +82,25 @@ export class Segment {
     if (size > native.maxMappingLength) throw tooBig(size, name);
     const m = native.create(name, size, mode);
     if (native.isFailure(m)) throw systemError(m, name, size);
-    const segment = new Segment(name, m, false, true);
-    if (!persistent) {
-      try {
-        own(name, m.ino);
-      } catch (err) {
-        // Leave nothing behind when the segment cannot be made safe.
-        segment.close();
-        native.unlink(name);
-        throw err;
-      }
-    }
-    return segment;
+    if (!persistent) lifetime.own(name, m.ino);
+    return new Segment(name, m, false, true);
   }
 
-  /** Maps an existing segment; its size comes from the object itself (fstat). */
+  /**
+   * Maps an existing segment; its size comes from the object itself (fstat). The open never blocks:
+   * a FIFO or any other special file under the name is EFTYPE. Another user's segment is EACCES
+   * unless `allowOtherUsers`.
+   */
   static open(name: string, options?: SegmentOpenOptions): Segment {
-    const opts = checkOptions(options, ['readOnly'], 'Segment.open');
+    const opts = checkOptions(options, ['readOnly', 'allowOtherUsers'], 'Segment.open');
     validateName(name);
-    return Segment.#open(name, checkBoolean(opts.readOnly, 'readOnly', false));
+    return Segment.#open(name, checkBoolean(opts.readOnly, 'readOnly', false), checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false));
   }
 
   /** @internal Segment.open for a name up to 255 characters (a segment another tool named). */
-  static openForeign(name: string, readOnly: boolean): Segment {
+  static openForeign(name: string, readOnly: boolean, allowOtherUsers: boolean): Segment {
     validateName(name, 'segment name', maxForeignNameLength);
-    return Segment.#open(name, readOnly);
+    return Segment.#open(name, readOnly, allowOtherUsers);
   }
 
   /** @internal Segment.create for a name up to 255 characters (cute-shm's naming scheme). */
@@ -149,39 +109,35 @@ export class Segment {
     return Segment.#create(name, byteSize, options);
   }
 
-  static #open(name: string, readOnly: boolean): Segment {
+  static #open(name: string, readOnly: boolean, allowOtherUsers: boolean): Segment {
     const m = native.open(name, readOnly);
-    if (native.isFailure(m)) throw systemError(m, name);
-    return new Segment(name, m, readOnly, false);
+    if (native.isFailure(m)) throw systemError(m, name, m.size);
+    const segment = new Segment(name, m, readOnly, false);
+    if (!allowOtherUsers && myUid !== -1 && m.uid !== myUid) {
+      segment.close();
+      throw new NdshmError(
+        'EACCES',
+        `segment "${name}" belongs to user ${m.uid}, not to this user (${myUid}): pass allowOtherUsers to share memory with that user`,
+        { segment: name },
+      );
+    }
+    return segment;
   }
 
-  /** Removes the name. Existing mappings, here and elsewhere, stay valid. ENOENT if there is none. */
+  /**
+   * Removes the name, whoever made it (as `rm` would: the caller says so by name). Existing mappings,
+   * here and elsewhere, stay valid. ENOENT if there is none.
+   */
   static unlink(name: string): void {
     validateName(name);
-    Segment.#unlink(name);
+    lifetime.removeByName(name);
   }
 
-  static #unlink(name: string): void {
-    const f = native.unlink(name);
-    if (f !== undefined) throw systemError(f, name);
-    disown(name);
-  }
-
-  /** The segments of this user in /dev/shm. */
+  /** The segments of this user in /dev/shm (regular files; a FIFO or link under a name is not one). */
   static list(): SegmentInfo[] {
-    const uid = process.getuid?.() ?? -1;
-    const out: SegmentInfo[] = [];
-    for (const entry of readdirSync(shmDir, { withFileTypes: true })) {
-      if (!entry.isFile() || entry.name.startsWith('sem.')) continue; // sem.*: POSIX semaphores
-      try {
-        const st = lstatSync(`${shmDir}/${entry.name}`);
-        if (uid !== -1 && st.uid !== uid) continue;
-        out.push({ name: entry.name, size: st.size, mode: st.mode & 0o7777, uid: st.uid, ino: st.ino, mtime: st.mtime });
-      } catch {
-        // removed while we listed
-      }
-    }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return listShm(myUid === -1 ? undefined : myUid)
+      .filter((e) => e.regular)
+      .map(({ name, size, mode, uid, ino, mtime }) => ({ name, size, mode, uid, ino, mtime }));
   }
 
   /**
@@ -229,16 +185,9 @@ export class Segment {
 
   /** Removes the name, if it still names the object this handle mapped; ENOENT otherwise. */
   unlink(): void {
-    let ino: number | undefined;
-    try {
-      ino = statSync(`${shmDir}/${this.name}`).ino;
-    } catch {
-      ino = undefined;
-    }
-    if (ino !== this.inode) {
+    if (inspectSegment(this.name)?.ino !== this.inode || !lifetime.removeExpected(this.name, { ino: this.inode })) {
       throw new NdshmError('ENOENT', `segment "${this.name}" was already removed`, { segment: this.name, syscall: 'shm_unlink' });
     }
-    Segment.#unlink(this.name); // the name was checked when this handle was made
   }
 
   [Symbol.dispose](): void {
@@ -258,19 +207,3 @@ export class Segment {
         });
   }
 }
-
-// V8 compiles functions on their first call, and in a fresh process the first attach spent ~250 us
-// compiling this path. Run it once at import instead (a failed open of a name that cannot exist,
-// and a handle over nothing), so the first real attach costs what every later one does.
-export function primeAttachPath(): void {
-  try {
-    Segment.open('ndshm.prime.absent');
-  } catch {
-    // ENOENT, as intended
-  }
-  const handle = Reflect.construct(Segment, ['ndshm.prime', { buffer: new ArrayBuffer(0), id: 0, size: 0, ino: 0 }, true, false]) as Segment;
-  void handle.buffer;
-  handle.close(); // id 0 is never a mapping: closing it does nothing
-}
-primeAttachPath();
-

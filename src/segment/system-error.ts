@@ -5,7 +5,7 @@ import { statfsSync } from 'node:fs';
 import { NdshmError, codeForErrno, errnoName } from '../errors.js';
 import { type SystemFailure, maxMappingLength } from '../native.js';
 import { formatBytes } from '../options.js';
-import { shmDir } from './reap.js';
+import { shmDir } from './shm-files.js';
 
 function freeSpace(): string {
   try {
@@ -46,6 +46,8 @@ export function systemError(f: SystemFailure, name: string, size?: number): Ndsh
       );
     case 'EFBIG':
       return tooBig(size ?? 0, name);
+    case 'ENODEV':
+      return new NdshmError(code, `"${name}" in ${shmDir} is not a shared-memory segment (a FIFO, socket, directory or device): refusing to open it`, options);
     case 'ENOTSUP':
       return new NdshmError(code, `this runtime does not allow ArrayBuffers over external memory (${f.syscall})`, options);
     default:

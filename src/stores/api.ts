@@ -1,20 +1,19 @@
 // cute-shm's API for named stores of nested arrays, in camelCase: arraysToShm, shmToArrays, unlink,
 // listStores, and the scoped unlinkedArraysToShm.
 
-import { readdirSync, unlinkSync } from 'node:fs';
-
 import { type DType, type TypedArray, dtype as toDType, isTypedArray } from '../dtype.js';
 import { NdshmError, invalid } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import { SharedNDArray } from '../ndarray/array.js';
 import { describeSource } from '../ndarray/create.js';
-import { inspectSegment, shmDir } from '../segment/reap.js';
-import { disown } from '../segment/segment.js';
+import { inspectSegment, listShm, shmPath } from '../segment/shm-files.js';
+import { elementCount } from '../shape.js';
 import { type AttrValue, type Attrs, decodeAttrs } from './attrs.js';
-import { StoreBuilder, type StoreSummary, type StoreWriteOptions, checkKey, readManifest, removeSegments } from './builder.js';
-import { defaultCuteShmRoot, listCuteShm, readCuteShm, readCuteShmSegments, tomlPath, writeCuteShm } from './cute-shm.js';
+import { StoreBuilder, type StoreSummary, type StoreWriteOptions, checkKey } from './builder.js';
+import { defaultCuteShmRoot, listCuteShm, readCuteShm, removeCuteShm, writeCuteShm } from './cute-shm.js';
 import { type Manifest, forEachLeaf } from './manifest.js';
 import { manifestName, manifestPrefix, validateStoreName } from './names.js';
+import { readManifest, removeStore } from './published.js';
 import { type StoreReadOptions, type StoreTree, readNdshmStore } from './read.js';
 
 export type StoreFormat = 'ndshm' | 'cute-shm';
@@ -72,10 +71,11 @@ function collect(value: unknown, path: string[], out: InputLeaf[]): void {
     out.push({ path, value: src, attrs: leaf.attrs, shape, dtype });
     return;
   }
-  if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
+  const proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
+  if (proto !== Object.prototype && proto !== null) {
     throw invalid(`${path.join('/') || 'arrays'}: expected an array or an object of arrays, got ${value === null ? 'null' : typeof value}`);
   }
-  for (const [key, child] of Object.entries(value)) collect(child, [...path, checkKey(key, path)], out);
+  for (const [key, child] of Object.entries(value as object)) collect(child, [...path, checkKey(key, path)], out);
 }
 
 function fill(target: SharedNDArray, leaf: InputLeaf): void {
@@ -103,13 +103,14 @@ export function arraysToShm(name: string, arrays: object, options?: ArraysToShmO
   collect(arrays, [], leaves);
   if (format === 'cute-shm') {
     validateStoreName(name);
+    if (opts.attrs !== undefined) throw invalid('arraysToShm: a cute-shm store has no attributes of its own (give each array its attrs instead)');
     const root = opts.cuteShmRoot ?? defaultCuteShmRoot;
     const toml = writeCuteShm(
       name,
       leaves.map((l) => ({ path: l.path, shape: l.shape, dtype: l.dtype, attrs: l.attrs as Record<string, AttrValue>, fill: (t) => fill(t, l) })),
       { root, overwrite, persistent, mode: opts.mode },
     );
-    const bytes = leaves.reduce((n, l) => n + l.shape.reduce((a, b) => a * b, 1) * l.dtype.itemsize, 0);
+    const bytes = leaves.reduce((n, l) => n + elementCount(l.shape) * l.dtype.itemsize, 0);
     return { name, arrays: leaves.length, bytes, segments: leaves.length, persistent, format, toml };
   }
   if (format !== 'ndshm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${JSON.stringify(format)}`);
@@ -130,16 +131,17 @@ export function arraysToShm(name: string, arrays: object, options?: ArraysToShmO
  * { data: SharedNDArray, meta: { shape, dtype, attrs, segment } }. `using` releases all of them.
  */
 export function shmToArrays(name: string, options?: ShmToArraysOptions): StoreTree {
-  const opts = checkOptions(options, ['readOnly', 'format', 'cuteShmRoot'], 'shmToArrays');
+  const opts = checkOptions(options, ['readOnly', 'allowOtherUsers', 'format', 'cuteShmRoot'], 'shmToArrays');
   const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
+  if (opts.format !== undefined && opts.format !== 'ndshm' && opts.format !== 'cute-shm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${JSON.stringify(opts.format)}`);
   if (opts.format !== 'cute-shm') {
-    const tree = readNdshmStore(name, { readOnly });
+    const tree = readNdshmStore(name, { readOnly, allowOtherUsers: opts.allowOtherUsers });
     if (tree !== undefined || opts.format === 'ndshm') {
       if (tree === undefined) throw noStore(name);
       return tree;
     }
   }
-  const tree = readCuteShm(validateStoreName(name), { root: opts.cuteShmRoot ?? defaultCuteShmRoot, readOnly });
+  const tree = readCuteShm(validateStoreName(name), { root: opts.cuteShmRoot ?? defaultCuteShmRoot, readOnly, allowOtherUsers: checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false) });
   if (tree === undefined) throw noStore(name);
   return tree;
 }
@@ -152,31 +154,12 @@ function noStore(name: string): NdshmError {
 export function unlink(name: string, options?: { format?: StoreFormat; cuteShmRoot?: string }): void {
   const opts = checkOptions(options, ['format', 'cuteShmRoot'], 'unlink');
   validateStoreName(name);
+  if (opts.format !== undefined && opts.format !== 'ndshm' && opts.format !== 'cute-shm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${JSON.stringify(opts.format)}`);
   if (opts.format !== 'cute-shm') {
-    const m = readManifest(name);
-    if (m !== undefined) {
-      unlinkSync(`${shmDir}/${manifestName(name)}`);
-      disown(manifestName(name));
-      removeSegments(m);
-      return;
-    }
+    if (removeStore(name)) return;
     if (opts.format === 'ndshm') throw noStore(name);
   }
-  const path = tomlPath(opts.cuteShmRoot ?? defaultCuteShmRoot, name);
-  const segments = readCuteShmSegments(path);
-  try {
-    unlinkSync(path);
-  } catch {
-    throw noStore(name);
-  }
-  for (const s of segments) {
-    try {
-      unlinkSync(`${shmDir}/${s}`);
-    } catch {
-      // gone already
-    }
-    disown(s);
-  }
+  if (!removeCuteShm(name, opts.cuteShmRoot ?? defaultCuteShmRoot)) throw noStore(name);
 }
 
 export interface StoreArrayInfo {
@@ -208,7 +191,7 @@ function ndshmInfo(m: Manifest): StoreInfo {
   const present = m.segments.map((s) => inspectSegment(s.name)?.header?.arrayId.toString(16) === s.id);
   const arrays: StoreArrayInfo[] = [];
   forEachLeaf(m.tree, (path, leaf) => {
-    const count = leaf.shape.reduce((a, b) => a * b, 1);
+    const count = elementCount(leaf.shape);
     const itemsize = toDType(leaf.dtype).itemsize;
     arrays.push({
       path,
@@ -229,7 +212,7 @@ function ndshmInfo(m: Manifest): StoreInfo {
     created: new Date(m.created),
     ownerPid: m.owner?.pid,
     intact: present.every(Boolean),
-    manifest: `${shmDir}/${manifestName(m.name)}`,
+    manifest: shmPath(manifestName(m.name)),
     attrs: decodeAttrs(m.attrs ?? {}, `store "${m.name}"`) as Record<string, AttrValue>,
   };
 }
@@ -238,16 +221,25 @@ function ndshmInfo(m: Manifest): StoreInfo {
 export function listStores(options?: { cuteShmRoot?: string }): StoreInfo[] {
   const opts = checkOptions(options, ['cuteShmRoot'], 'listStores');
   const out: StoreInfo[] = [];
-  for (const file of inspectNames()) {
+  for (const entry of listShm(process.getuid?.())) {
+    if (!entry.name.startsWith(manifestPrefix)) continue;
+    const store = entry.name.slice(manifestPrefix.length);
+    if (!entry.regular) {
+      out.push(brokenInfo(store, `${entry.kind}, not a manifest: skipped, never opened`));
+      continue;
+    }
     try {
-      const m = readManifest(file);
+      const m = readManifest(store);
       if (m !== undefined) out.push(ndshmInfo(m));
     } catch (err) {
-      out.push(brokenInfo(file, err as Error));
+      out.push(brokenInfo(store, (err as Error).message));
     }
   }
-  for (const { project, path } of listCuteShm(opts.cuteShmRoot ?? defaultCuteShmRoot)) {
-    const names = readCuteShmSegments(path);
+  for (const { project, path, names, error } of listCuteShm(opts.cuteShmRoot ?? defaultCuteShmRoot)) {
+    if (error !== undefined) {
+      out.push({ ...brokenInfo(project, error), format: 'cute-shm', manifest: path });
+      continue;
+    }
     const arrays = names.map((segment) => ({ path: [], shape: [], dtype: '', bytes: inspectSegment(segment)?.size ?? 0, segment, present: inspectSegment(segment) !== undefined, attrs: [] }));
     out.push({
       name: project,
@@ -265,19 +257,8 @@ export function listStores(options?: { cuteShmRoot?: string }): StoreInfo[] {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function brokenInfo(name: string, err: Error): StoreInfo {
-  return { name, format: 'ndshm', arrays: [], bytes: 0, persistent: undefined, created: undefined, ownerPid: undefined, intact: false, manifest: `${shmDir}/${manifestName(name)} (${err.message})`, attrs: {} };
-}
-
-function inspectNames(): string[] {
-  const uid = process.getuid?.();
-  const out: string[] = [];
-  for (const s of readdirSync(shmDir)) {
-    if (!s.startsWith(manifestPrefix)) continue;
-    const file = inspectSegment(s);
-    if (file !== undefined && file.uid === uid) out.push(s.slice(manifestPrefix.length));
-  }
-  return out;
+function brokenInfo(name: string, why: string): StoreInfo {
+  return { name, format: 'ndshm', arrays: [], bytes: 0, persistent: undefined, created: undefined, ownerPid: undefined, intact: false, manifest: `${shmPath(manifestName(name))} (${why})`, attrs: {} };
 }
 
 /**

@@ -5,6 +5,7 @@
 
 import { type TypedArray, dtype as toDType, dtypeOfArray, isTypedArray } from '../dtype.js';
 import { NdshmError, invalid } from '../errors.js';
+import { newNode, setOwn } from '../tree.js';
 
 export type AttrValue = string | number | boolean | null | bigint | Uint8Array | TypedArray | AttrValue[] | { [key: string]: AttrValue };
 export type Attrs = Record<string, AttrValue>;
@@ -27,10 +28,10 @@ function encode(v: unknown, where: string, depth: number): unknown {
   }
   if (Array.isArray(v)) return v.map((x) => encode(x, where, depth + 1));
   if (typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
-    const out: Record<string, unknown> = {};
+    const out = newNode();
     for (const [k, x] of Object.entries(v)) {
       if (k.startsWith('@')) throw invalid(`${where}: attribute names may not start with "@" (${JSON.stringify(k)})`);
-      out[k] = encode(x, where, depth + 1);
+      setOwn(out, k, encode(x, where, depth + 1));
     }
     return out;
   }
@@ -81,7 +82,7 @@ export function decodeAttrs(v: unknown, where: string, depth = 0): AttrValue {
         throw bad(where, `unknown marker ${keys[0]}`);
     }
   }
-  const out: Record<string, AttrValue> = {};
-  for (const k of keys) out[k] = decodeAttrs(o[k], where, depth + 1);
+  const out = newNode<AttrValue>();
+  for (const k of keys) setOwn(out, k, decodeAttrs(o[k], where, depth + 1));
   return out;
 }

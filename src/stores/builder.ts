@@ -2,26 +2,29 @@
 //
 // Arrays of 1 MiB or more get a segment each; smaller ones share "pack" segments (so a store of
 // 10,000 small arrays is a handful of segments). Until publish() everything is owned by this thread
-// and goes if it dies. publish() writes the manifest under a temporary name and gives it its real name
-// in one step (link: fails if the store exists; rename: replaces it), so readers see either no store
-// or a complete one. For a persistent store the data segments become persistent just before that
-// step; a writer killed in between leaves persistent segments that no manifest lists, which gc()
-// removes.
-
-import { linkSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+// and goes if it dies. publish() (docs/stores.md, "Publication") writes the manifest under a temporary
+// name, then gives it the store's name in one step: renameat2 RENAME_NOREPLACE for a new store (of
+// writers racing on one name exactly one wins), RENAME_EXCHANGE to overwrite (each writer gets back
+// exactly the manifest it replaced, and removes that store's segments, so concurrent overwrites
+// orphan nothing). A persistent store's data segments are kept by the watchdog on one condition:
+// that the manifest was published; a writer killed at any step therefore leaves either the old store
+// or the new one, and nothing else that its watchdog or gc() does not remove.
 
 import { type DType, dtype as toDType } from '../dtype.js';
-import { NdshmError, invalid } from '../errors.js';
+import { invalid, isNdshmError } from '../errors.js';
 import { SharedNDArray } from '../ndarray/array.js';
 import { type Block, createBlock } from '../ndarray/block.js';
 import { type Order, contiguousStrides } from '../ndarray/layout.js';
 import * as header from '../segment/header.js';
+import * as lifetime from '../segment/lifetime.js';
 import { self } from '../segment/owner.js';
-import { inspectSegment, shmDir } from '../segment/reap.js';
-import { Segment, disown, own } from '../segment/segment.js';
+import { Segment } from '../segment/segment.js';
+import { elementCount } from '../shape.js';
+import { childNode, newNode, setOwn } from '../tree.js';
 import { type Attrs, encodeAttrs } from './attrs.js';
-import { type LeafEntry, type Manifest, type TreeNode, decodeManifest, encodeManifest } from './manifest.js';
+import { type LeafEntry, type Manifest, type TreeNode, encodeManifest } from './manifest.js';
 import { manifestName, randomSegmentName, validateStoreName } from './names.js';
+import { manifestExists, readManifestAt, removeManifestSegments, storeExists } from './published.js';
 
 const ownSegmentBytes = 1 << 20;
 const packLimitBytes = 64 << 20;
@@ -108,7 +111,7 @@ export class StoreBuilder {
       const packs: Leaf[][] = [[]];
       let packBytes = 0;
       for (const leaf of this.#leaves) {
-        const nbytes = leaf.shape.reduce((a, b) => a * b, 1) * leaf.dtype.itemsize;
+        const nbytes = elementCount(leaf.shape) * leaf.dtype.itemsize;
         if (nbytes >= ownSegmentBytes) {
           this.#blocks.push(this.#create(leaf.dtype, leaf.shape, 0, leaf.order));
           leaf.segment = this.#blocks.length - 1;
@@ -127,7 +130,7 @@ export class StoreBuilder {
       for (const pack of packs) {
         if (pack.length === 0) continue;
         const last = pack.at(-1)!;
-        const end = last.offset! + last.shape.reduce((a, b) => a * b, 1) * last.dtype.itemsize;
+        const end = last.offset! + elementCount(last.shape) * last.dtype.itemsize;
         this.#blocks.push(this.#create(undefined, [end], header.flagPack));
         for (const leaf of pack) leaf.segment = this.#blocks.length - 1;
       }
@@ -155,49 +158,33 @@ export class StoreBuilder {
   /** Publishes the store atomically and closes this builder's mappings. */
   publish(): StoreSummary {
     if (this.#state !== 'allocated') throw invalid('StoreBuilder.publish before allocate()');
+    const final = manifestName(this.name);
+    const dataNames = this.#blocks.map((b) => b.name!);
     let temp: Segment | undefined;
     try {
       const manifest = this.#manifest();
       const bytes = encodeManifest(manifest);
-      if (this.persistent) for (const block of this.#blocks) makePersistent(block);
       temp = Segment.create(randomSegmentName('st'), bytes.length, { mode: this.#mode });
       new Uint8Array(temp.buffer).set(bytes);
       temp.close();
-      const final = manifestName(this.name);
-      const replaced = this.#overwrite ? readManifest(this.name) : undefined;
-      const from = `${shmDir}/${temp.name}`;
-      const to = `${shmDir}/${final}`;
-      if (this.#overwrite) {
-        renameSync(from, to);
-      } else {
-        try {
-          linkSync(from, to);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw storeExists(this.name);
-          throw err;
-        }
-        unlinkSync(from);
+      if (this.persistent) {
+        for (const block of this.#blocks) markPersistent(block);
+        lifetime.keepIfPublished(dataNames, final, temp.inode);
       }
-      disown(temp.name);
-      if (!this.persistent) own(final, temp.inode);
-      if (replaced !== undefined) removeSegments(replaced, new Set(manifest.segments.map((s) => s.name)));
+      const { exchanged } = lifetime.publish(temp.name, final, this.#overwrite ? 'replace' : 'create', this.persistent);
+      if (exchanged) disposeReplaced(this.name, temp.name, new Set(dataNames));
     } catch (err) {
-      if (temp !== undefined) {
-        try {
-          Segment.unlink(temp.name);
-        } catch {
-          // renamed or gone
-        }
-      }
+      if (temp !== undefined && lifetime.isOwned(temp.name)) lifetime.removeOwned(temp.name, { ino: temp.inode });
       this.abort();
-      throw err;
+      throw isNdshmError(err, 'EEXIST') ? storeExists(this.name) : err;
     }
     this.#state = 'done';
     for (const block of this.#blocks) {
-      block.owned = false; // the store owns them now; releasing our mapping must not remove them
+      if (this.persistent) lifetime.disown(block.name!); // the store keeps them now
+      block.owned = false; // releasing our mapping must not remove them
       block.release();
     }
-    const bytes = this.#leaves.reduce((n, l) => n + l.shape.reduce((a, b) => a * b, 1) * l.dtype.itemsize, 0);
+    const bytes = this.#leaves.reduce((n, l) => n + elementCount(l.shape) * l.dtype.itemsize, 0);
     return { name: this.name, arrays: this.#leaves.length, bytes, segments: this.#blocks.length, persistent: this.persistent };
   }
 
@@ -209,10 +196,10 @@ export class StoreBuilder {
   }
 
   #manifest(): Manifest {
-    const tree: { [key: string]: TreeNode } = {};
+    const tree = newNode<TreeNode>();
     for (const leaf of this.#leaves) {
       let node = tree as Record<string, TreeNode>;
-      for (const key of leaf.path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, TreeNode>;
+      for (const key of leaf.path.slice(0, -1)) node = childNode(node, key, () => newNode<TreeNode>()) as Record<string, TreeNode>;
       const entry: LeafEntry = {
         segment: leaf.segment!,
         dtype: leaf.dtype.typestr,
@@ -221,7 +208,7 @@ export class StoreBuilder {
         offset: leaf.offset!,
         attrs: leaf.attrs,
       };
-      node[leaf.path.at(-1)!] = { '@leaf': entry };
+      setOwn(node, leaf.path.at(-1)!, { '@leaf': entry });
     }
     return {
       ndshm_store: 1,
@@ -238,50 +225,23 @@ export class StoreBuilder {
 
 const bytesDType = toDType('|u1');
 
-function makePersistent(block: Block): void {
+function markPersistent(block: Block): void {
   const view = new DataView(block.buffer, 0, header.fixedLength);
   view.setUint32(header.offsets.flags, view.getUint32(header.offsets.flags, true) | header.flagPersistent, true);
-  disown(block.name!);
 }
 
-export function storeExists(name: string): NdshmError {
-  return new NdshmError('EEXIST', `a store named "${name}" already exists (use overwrite to replace it)`, { segment: name });
-}
-
-export function manifestExists(name: string): boolean {
+/**
+ * After an exchange, `temp` names the manifest this writer replaced (lifetime.publish owns it, so
+ * that a crash here still removes it; its segments are then unlisted, and gc removes them): remove
+ * that store's segments (all but `keep`, which are this writer's), then the manifest.
+ */
+function disposeReplaced(store: string, temp: string, keep: ReadonlySet<string>): void {
+  let replaced;
   try {
-    statSync(`${shmDir}/${manifestName(name)}`);
-    return true;
+    replaced = readManifestAt(temp, store);
   } catch {
-    return false;
+    replaced = undefined; // not a valid manifest: its segments, if any, are gc's
   }
-}
-
-/** The published manifest of `name`, or undefined if there is none (or it is another user's). */
-export function readManifest(name: string): Manifest | undefined {
-  const path = `${shmDir}/${manifestName(name)}`;
-  let bytes: Buffer;
-  try {
-    if (statSync(path).uid !== process.getuid?.()) return undefined;
-    bytes = readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  return decodeManifest(bytes, name);
-}
-
-/** Removes a manifest's segments that are still the ones it lists (by array id), except `keep`. */
-export function removeSegments(m: Manifest, keep: ReadonlySet<string> = new Set()): void {
-  for (const s of m.segments) {
-    if (keep.has(s.name)) continue;
-    const file = inspectSegment(s.name);
-    if (file?.header === undefined || file.header.arrayId.toString(16) !== s.id) continue;
-    try {
-      unlinkSync(`${shmDir}/${s.name}`);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    disown(s.name);
-  }
+  if (replaced !== undefined) removeManifestSegments(replaced.manifest, keep);
+  lifetime.removeOwned(temp);
 }

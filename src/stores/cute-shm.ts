@@ -8,20 +8,28 @@
 // refuses a folder that another user owns or that is a symbolic link.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { type DType, dtype as toDType } from '../dtype.js';
-import { NdshmError, invalid } from '../errors.js';
+import { NdshmError, invalid, isNdshmError } from '../errors.js';
+import { fsError, readRegular, removeTemporary } from '../files.js';
 import { SharedNDArray } from '../ndarray/array.js';
 import { openRawBlock } from '../ndarray/block.js';
 import { contiguousStrides } from '../ndarray/layout.js';
-import { Segment, disown } from '../segment/segment.js';
+import { publishAtomically } from '../publish.js';
+import * as lifetime from '../segment/lifetime.js';
+import { maxForeignNameLength, validateName } from '../segment/names.js';
+import { Segment } from '../segment/segment.js';
+import { checkShape, elementCount } from '../shape.js';
+import { childNode, newNode, setOwn } from '../tree.js';
 import type { AttrValue } from './attrs.js';
 import type { StoreLeaf, StoreTree } from './read.js';
 
 export const defaultCuteShmRoot = '/tmp/cute-shm';
 const tomlPrefix = 'cute-shm.';
+const maxTomlBytes = 64 << 20;
+const myUid = process.getuid?.();
 
 type Toml = { parse(text: string): unknown; stringify(value: unknown): string };
 const toml = (): Toml => createRequire(import.meta.url)('smol-toml') as Toml;
@@ -31,19 +39,31 @@ export const tomlPath = (root: string, project: string): string => `${root}/${to
 /** numpy's str(dtype): the name for this machine's byte order, the typestr for the other. */
 export const numpyDTypeName = (dt: DType): string => (dt.native ? dt.name : dt.typestr);
 
-/** cute-shm's folder, made private if missing; refused if it is a link or another user's. */
+/**
+ * cute-shm's folder, made private if missing. Refused (EACCES) unless it is a plain directory (not
+ * a link) that this user owns and that neither group nor others may write: whoever can write there
+ * can put a manifest that names any file, or swap one under a reader.
+ */
 function checkedRoot(root: string, create: boolean): boolean {
+  if (typeof root !== 'string' || root === '') throw invalid(`cuteShmRoot must be a non-empty string, got ${JSON.stringify(root)}`);
   let st;
   try {
     st = lstatSync(root);
   } catch {
     if (!create) return false;
-    mkdirSync(root, { recursive: true, mode: 0o700 });
-    st = lstatSync(root);
+    try {
+      mkdirSync(root, { recursive: true, mode: 0o700 });
+      st = lstatSync(root);
+    } catch (err) {
+      throw fsError(err, 'mkdir', root);
+    }
   }
   if (st.isSymbolicLink() || !st.isDirectory()) throw new NdshmError('EACCES', `${root} is not a plain directory (a symbolic link?): refusing to use it`);
-  if (st.uid !== process.getuid?.()) {
+  if (myUid !== undefined && st.uid !== myUid) {
     throw new NdshmError('EACCES', `${root} belongs to user ${st.uid}: refusing to read or write cute-shm manifests there`);
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw new NdshmError('EACCES', `${root} is writable by ${(st.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}): refusing to trust manifests there (chmod go-w ${root})`);
   }
   return true;
 }
@@ -77,17 +97,17 @@ export interface CuteShmLeaf {
 export function writeCuteShm(project: string, leaves: CuteShmLeaf[], options: { root: string; overwrite: boolean; persistent: boolean; mode?: number }): string {
   checkedRoot(options.root, true);
   const path = tomlPath(options.root, project);
-  const replaced = options.overwrite ? readCuteShmSegments(path) : [];
   const made: Segment[] = [];
-  const table: Record<string, unknown> = {};
+  const table = newNode();
+  let temp: string | undefined;
   try {
     for (const leaf of leaves) {
-      const size = leaf.shape.reduce((a, b) => a * b, 1);
+      const size = elementCount(leaf.shape);
       if (size === 0) throw invalid(`${leaf.path.join('/')}: cute-shm cannot hold zero-size arrays (its reader rejects them)`);
       const name = `${tomlPrefix}${project}.${randomSuffix()}`;
       const seg = Segment.createForeign(name, size * leaf.dtype.itemsize, { mode: options.mode, persistent: false });
       made.push(seg);
-      const block = openRawBlock(name, leaf.dtype, size, false); // a second mapping, for the copy
+      const block = openRawBlock(name, leaf.dtype, size, { readOnly: false }); // a second mapping, for the copy
       const target = new SharedNDArray(block, { shape: leaf.shape, strides: contiguousStrides(leaf.shape), offset: 0 }, leaf.dtype);
       try {
         leaf.fill(target);
@@ -95,104 +115,151 @@ export function writeCuteShm(project: string, leaves: CuteShmLeaf[], options: { 
         target.release(); // not owned: closes the mapping only
       }
       let node = table;
-      for (const key of leaf.path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
-      node[leaf.path.at(-1)!] = { shm_name: name, shm_private_name: `/${name}`, shape: [...leaf.shape], dtype: numpyDTypeName(leaf.dtype), attrs: tomlAttrs(leaf.attrs) };
+      for (const key of leaf.path.slice(0, -1)) node = childNode(node, key, () => newNode()) as Record<string, unknown>;
+      setOwn(node, leaf.path.at(-1)!, { shm_name: name, shm_private_name: `/${name}`, shape: [...leaf.shape], dtype: numpyDTypeName(leaf.dtype), attrs: tomlAttrs(leaf.attrs) });
     }
     const text = toml().stringify(table);
-    const temp = `${options.root}/.${tomlPrefix}${project}.${randomSuffix()}.tmp`;
-    const fd = openSync(temp, 'wx', 0o600);
+    temp = `${options.root}/.${tomlPrefix}${project}.${randomSuffix()}.tmp`;
+    let fd: number;
+    try {
+      fd = openSync(temp, 'wx', 0o600);
+    } catch (err) {
+      throw fsError(err, 'open', temp);
+    }
     try {
       writeSync(fd, text);
+    } catch (err) {
+      throw fsError(err, 'write', temp);
     } finally {
       closeSync(fd);
     }
+    let exchanged: boolean;
     try {
-      if (options.overwrite) renameSync(temp, path);
-      else linkSync(temp, path);
+      ({ exchanged } = publishAtomically(temp, path, options.overwrite ? 'replace' : 'create'));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new NdshmError('EEXIST', `a cute-shm store named "${project}" already exists (${path})`);
+      if (isNdshmError(err, 'EEXIST')) throw new NdshmError('EEXIST', `a cute-shm store named "${project}" already exists (${path})`);
       throw err;
-    } finally {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // renamed
-      }
     }
+    // What the store was before (under the temporary name after the exchange): its segments go.
+    if (exchanged) removeSegments(readCuteShmSegments(temp), new Set(made.map((m) => m.name)));
   } catch (err) {
     for (const seg of made) {
       seg.close();
-      try {
-        seg.unlink();
-      } catch {
-        // gone
-      }
+      lifetime.removeOwned(seg.name, { ino: seg.inode });
     }
     throw err;
+  } finally {
+    if (temp !== undefined) removeTemporary(temp);
   }
   for (const seg of made) {
     seg.close();
-    if (options.persistent) disown(seg.name);
-  }
-  for (const name of replaced) {
-    try {
-      Segment.unlink(name);
-    } catch {
-      // gone already
-    }
+    if (options.persistent) lifetime.disown(seg.name);
   }
   return path;
 }
 
-/** The segment names a cute-shm TOML lists (for replacing or removing the store). */
+/** Removes this user's segments among `names` (cute-shm's have no header to check more), but `keep`. */
+function removeSegments(names: readonly string[], keep: ReadonlySet<string> = new Set()): void {
+  for (const name of names) if (!keep.has(name)) lifetime.removeExpected(name, { uid: myUid });
+}
+
+/**
+ * The segment names a cute-shm TOML lists (for replacing or removing the store); [] when the file is
+ * missing. Every name passes the segment-name rule (EBADHEADER otherwise): no path leaves /dev/shm.
+ */
 export function readCuteShmSegments(path: string): string[] {
-  let parsed: unknown;
-  try {
-    parsed = toml().parse(readFileSync(path, 'utf8'));
-  } catch {
-    return [];
-  }
+  const parsed = parseToml(path);
+  if (parsed === undefined) return [];
   const out: string[] = [];
-  const walk = (node: unknown): void => {
-    if (typeof node !== 'object' || node === null) return;
+  const walk = (node: unknown, at: string[]): void => {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return;
     const t = node as Record<string, unknown>;
-    if (typeof t['shm_name'] === 'string') out.push(t['shm_name']);
-    else for (const v of Object.values(t)) walk(v);
+    if (!Object.hasOwn(t, 'shm_name')) {
+      for (const [k, v] of Object.entries(t)) walk(v, [...at, k]);
+      return;
+    }
+    out.push(segmentName(t['shm_name'], `${path}: ${at.join('.')}`));
   };
-  walk(parsed);
+  walk(parsed, []);
   return out;
 }
 
-/** Reads a cute-shm store; undefined if its TOML does not exist. */
-export function readCuteShm(project: string, options: { root: string; readOnly: boolean }): StoreTree | undefined {
+function segmentName(value: unknown, where: string): string {
+  try {
+    return validateName(value, 'shm_name', maxForeignNameLength);
+  } catch {
+    throw new NdshmError('EBADHEADER', `${where}: shm_name ${JSON.stringify(value)} is not a segment name (1-255 characters from [A-Za-z0-9._-], no "/")`);
+  }
+}
+
+/** The parsed TOML, or undefined if there is no such file; read without blocking, own files only. */
+function parseToml(path: string): unknown {
+  const bytes = readRegular(path, { maxBytes: maxTomlBytes, ...(myUid === undefined ? {} : { uid: myUid }) });
+  if (bytes === undefined) return undefined;
+  try {
+    return toml().parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new NdshmError('EBADHEADER', `${path} is not valid TOML: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Removes a cute-shm store: its TOML first (taken out of sight in one step, so that what is removed is
+ * exactly what was listed, even if a writer replaces the store meanwhile), then its segments. False
+ * if there is none; EBADHEADER (and nothing removed) for a TOML that names something that is not a
+ * segment.
+ */
+export function removeCuteShm(project: string, root: string): boolean {
+  if (!checkedRoot(root, false)) return false;
+  const path = tomlPath(root, project);
+  const temp = `${root}/.${tomlPrefix}${project}.${randomSuffix()}.rm`;
+  try {
+    publishAtomically(path, temp, 'create');
+  } catch (err) {
+    if (isNdshmError(err, 'ENOENT')) return false;
+    throw err;
+  }
+  let segments: string[];
+  try {
+    segments = readCuteShmSegments(temp);
+  } catch (err) {
+    try {
+      publishAtomically(temp, path, 'create'); // put it back as it was
+    } catch {
+      removeTemporary(temp); // a new store took the name meanwhile
+    }
+    throw err;
+  }
+  removeTemporary(temp);
+  removeSegments(segments);
+  return true;
+}
+
+/** Reads a cute-shm store; undefined if its TOML does not exist. Trees are null-prototype objects. */
+export function readCuteShm(project: string, options: { root: string; readOnly: boolean; allowOtherUsers?: boolean }): StoreTree | undefined {
   if (!checkedRoot(options.root, false)) return undefined;
   const path = tomlPath(options.root, project);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  let parsed: unknown;
-  try {
-    parsed = toml().parse(text);
-  } catch (err) {
-    throw new NdshmError('EBADHEADER', `${path} is not valid TOML: ${(err as Error).message}`, { segment: project });
-  }
-  const root: StoreTree = {};
+  const parsed = parseToml(path);
+  if (parsed === undefined) return undefined;
+  const root = newNode() as StoreTree;
   const opened: SharedNDArray[] = [];
+  const open = { readOnly: options.readOnly, allowOtherUsers: options.allowOtherUsers ?? false };
   const walk = (node: Record<string, unknown>, out: StoreTree, at: string[]): void => {
     for (const [key, value] of Object.entries(node)) {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) continue;
+      const here = [...at, key];
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new NdshmError('EBADHEADER', `${path}: ${here.join('.')} is neither an array table (with shm_name) nor a group`, { segment: project });
+      }
       const t = value as Record<string, unknown>;
-      if (typeof t['shm_name'] !== 'string') {
-        walk(t, (out[key] = {}), [...at, key]);
+      if (!Object.hasOwn(t, 'shm_name')) {
+        walk(t, childNode(out, key, () => newNode() as StoreTree) as StoreTree, here);
         continue;
       }
-      out[key] = openLeaf(t, [...at, key], path, options.readOnly, opened);
+      setOwn<StoreTree | StoreLeaf>(out, key, openLeaf(t, here, path, open, opened));
     }
   };
   try {
+    if (typeof parsed !== 'object' || parsed === null) throw new NdshmError('EBADHEADER', `${path}: not a table`);
     walk(parsed as Record<string, unknown>, root, []);
   } catch (err) {
     for (const a of opened) a.release();
@@ -202,32 +269,63 @@ export function readCuteShm(project: string, options: { root: string; readOnly: 
   return root;
 }
 
-function openLeaf(t: Record<string, unknown>, path: string[], toml: string, readOnly: boolean, opened: SharedNDArray[]): StoreLeaf {
+function openLeaf(t: Record<string, unknown>, path: string[], toml: string, open: { readOnly: boolean; allowOtherUsers: boolean }, opened: SharedNDArray[]): StoreLeaf {
   const where = `${toml}: ${path.join('.')}`;
-  const shape = t['shape'];
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new NdshmError('EBADHEADER', `${where}: bad shape`);
+  const name = segmentName(t['shm_name'], where);
   let dt: DType;
   try {
     dt = toDType(String(t['dtype']));
   } catch {
-    throw new NdshmError('EINVAL', `${where}: dtype ${JSON.stringify(t['dtype'])} is not supported by ndshm`);
+    throw new NdshmError('EBADHEADER', `${where}: dtype ${JSON.stringify(t['dtype'])} is not one ndshm reads`);
   }
-  const count = (shape as number[]).reduce((a, b) => a * b, 1);
-  const block = openRawBlock(t['shm_name'] as string, dt, count, readOnly);
-  const data = new SharedNDArray(block, { shape: shape as number[], strides: contiguousStrides(shape as number[]), offset: 0 }, dt);
+  let shape: number[];
+  try {
+    shape = checkShape(t['shape'], 'shape', dt.itemsize);
+  } catch {
+    throw new NdshmError('EBADHEADER', `${where}: bad shape ${JSON.stringify(t['shape'])}`);
+  }
+  const rawAttrs = t['attrs'];
+  if (rawAttrs !== undefined && (typeof rawAttrs !== 'object' || rawAttrs === null || Array.isArray(rawAttrs))) {
+    throw new NdshmError('EBADHEADER', `${where}: attrs is not a table`);
+  }
+  const block = openRawBlock(name, dt, elementCount(shape), open);
+  const data = new SharedNDArray(block, { shape, strides: contiguousStrides(shape), offset: 0 }, dt);
   opened.push(data);
-  const attrs = typeof t['attrs'] === 'object' && t['attrs'] !== null ? (t['attrs'] as Record<string, AttrValue>) : {};
-  return { data, meta: { shape: Object.freeze([...(shape as number[])]), dtype: numpyDTypeName(dt), attrs, segment: block.name! } };
+  const attrs = Object.assign(newNode<AttrValue>(), rawAttrs ?? {}) as Record<string, AttrValue>;
+  return { data, meta: { shape: Object.freeze([...shape]), dtype: numpyDTypeName(dt), attrs, segment: name } };
 }
 
-/** Projects with a TOML in cute-shm's folder. */
-export function listCuteShm(root: string): { project: string; path: string }[] {
+export interface CuteShmEntry {
+  readonly project: string;
+  readonly path: string;
+  /** The segments its TOML lists (empty when it could not be read). */
+  readonly names: string[];
+  /** Why the TOML could not be read, if it could not. */
+  readonly error: string | undefined;
+}
+
+/** Projects with a TOML in cute-shm's folder (none if the folder is missing or not trusted). */
+export function listCuteShm(root: string): CuteShmEntry[] {
   try {
     if (!checkedRoot(root, false)) return [];
   } catch {
     return [];
   }
-  return readdirSync(root)
+  let files: string[];
+  try {
+    files = readdirSync(root);
+  } catch {
+    return [];
+  }
+  return files
     .filter((f) => f.startsWith(tomlPrefix) && f.endsWith('.toml'))
-    .map((f) => ({ project: f.slice(tomlPrefix.length, -'.toml'.length), path: `${root}/${f}` }));
+    .map((f) => {
+      const project = f.slice(tomlPrefix.length, -'.toml'.length);
+      const path = `${root}/${f}`;
+      try {
+        return { project, path, names: readCuteShmSegments(path), error: undefined };
+      } catch (err) {
+        return { project, path, names: [], error: (err as Error).message };
+      }
+    });
 }

@@ -15,9 +15,11 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { NdshmError, invalid, isNdshmError } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
-import { contiguousBytes } from '../regions/triton.js';
+import { contiguousBytes } from '../contiguous.js';
+import { newNode, setOwn } from '../tree.js';
 import type { Attrs } from './attrs.js';
-import { StoreBuilder, type StoreSummary, type StoreWriteOptions, manifestExists, storeExists } from './builder.js';
+import { StoreBuilder, type StoreSummary, type StoreWriteOptions } from './builder.js';
+import { manifestExists, storeExists } from './published.js';
 import { checkHdf5File, loadH5wasm, openHdf5 } from './hdf5/file.js';
 import { type SkippedObject, planFile } from './hdf5/plan.js';
 import { copyDataset } from './hdf5/slabs.js';
@@ -63,7 +65,8 @@ export async function hdf5ToShm(path: string, name: string, options?: Hdf5ToShmO
   const file = openHdf5(h5, path);
   try {
     const plan = h5wasmErrors(path, () => planFile(h5, module, file, { strict, where: path }));
-    const attrs: Attrs = { ...plan.groupAttrs, ...userAttrs };
+    const attrs: Attrs = Object.assign(newNode<Attrs[string]>(), plan.groupAttrs);
+    for (const [k, v] of Object.entries(userAttrs ?? {})) setOwn(attrs, k, v as Attrs[string]);
     const builder = new StoreBuilder(name, { persistent, overwrite, attrs, mode: opts.mode });
     for (const a of plan.arrays) builder.add(a.path, a.shape, a.dtype, a.attrs);
     const targets = builder.allocate();

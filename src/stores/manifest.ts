@@ -18,7 +18,9 @@ import { dtype as toDType } from '../dtype.js';
 import { NdshmError } from '../errors.js';
 import type { SharedNDArrayHandle } from '../ndarray/handle.js';
 import { validateName } from '../segment/names.js';
+import { checkShape } from '../shape.js';
 import { type AttrValue, decodeAttrs } from './attrs.js';
+import { validateStoreName } from './names.js';
 
 export const manifestMagic = 'NDSHMSTO';
 export const manifestVersion = 1;
@@ -67,65 +69,104 @@ function bad(store: string, why: string): NdshmError {
 
 const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
 
-/** Parses and checks a manifest read from shared memory; nothing in it is trusted before this. */
-export function decodeManifest(bytes: Uint8Array, store: string): Manifest {
-  if (bytes.length < manifestHeaderLength) throw bad(store, `${bytes.length} bytes, shorter than its header`);
-  if (Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== manifestMagic) throw bad(store, 'no manifest magic');
+/**
+ * Parses and checks a manifest read from shared memory; nothing in it is trusted before this. Every
+ * field of the wrong type is EBADHEADER. `store` is the name it must carry (any valid store name when
+ * undefined: a manifest found under a temporary name).
+ */
+export function decodeManifest(bytes: Uint8Array, store: string | undefined): Manifest {
+  const where = store ?? '(unpublished)';
+  if (bytes.length < manifestHeaderLength) throw bad(where, `${bytes.length} bytes, shorter than its header`);
+  if (Buffer.from(bytes.subarray(0, 8)).toString('latin1') !== manifestMagic) throw bad(where, 'no manifest magic');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== manifestVersion) throw bad(store, `format version ${version} (this ndshm reads ${manifestVersion})`);
+  if (version !== manifestVersion) throw bad(where, `format version ${version} (this ndshm reads ${manifestVersion})`);
   const length = view.getUint32(12, true);
-  if (manifestHeaderLength + length > bytes.length) throw bad(store, `JSON of ${length} bytes runs past the end`);
+  if (manifestHeaderLength + length > bytes.length) throw bad(where, `JSON of ${length} bytes runs past the end`);
   const json = bytes.subarray(manifestHeaderLength, manifestHeaderLength + length);
-  if (crc32(json) !== view.getUint32(16, true)) throw bad(store, 'checksum mismatch');
+  if (crc32(json) !== view.getUint32(16, true)) throw bad(where, 'checksum mismatch');
   let m: Manifest;
   try {
     m = JSON.parse(Buffer.from(json).toString('utf8')) as Manifest;
   } catch (err) {
-    throw bad(store, `JSON does not parse (${(err as Error).message})`);
+    throw bad(where, `JSON does not parse (${(err as Error).message})`);
   }
-  if (typeof m !== 'object' || m === null || m.ndshm_store !== 1) throw bad(store, 'not an ndshm store manifest');
-  if (m.name !== store) throw bad(store, `it names store ${JSON.stringify(m.name)}`);
-  if (!Array.isArray(m.segments)) throw bad(store, 'segments is not a list');
+  if (!isObject(m) || m.ndshm_store !== 1) throw bad(where, 'not an ndshm store manifest');
+  if (store !== undefined ? m.name !== store : typeof m.name !== 'string' || !isStoreName(m.name)) throw bad(where, `it names store ${JSON.stringify(m.name)}`);
+  if (typeof m.created !== 'number' || !Number.isFinite(m.created)) throw bad(where, 'created is not a time');
+  if (typeof m.persistent !== 'boolean') throw bad(where, 'persistent is not a boolean');
+  if (!isObject(m.owner) || !isInt(m.owner.pid) || !isInt(m.owner.start)) throw bad(where, 'owner is not { pid, start }');
+  if (m.attrs !== undefined && !isObject(m.attrs)) throw bad(where, 'attrs is not an object');
+  if (!Array.isArray(m.segments)) throw bad(where, 'segments is not a list');
+  const names = new Set<string>();
   m.segments.forEach((s, i) => {
+    if (!isObject(s)) throw bad(where, `segments[${i}] is not an object`);
     try {
-      validateName(s?.name, 'segment name');
+      validateName(s.name, 'segment name');
     } catch {
-      throw bad(store, `segments[${i}] has a bad name`);
+      throw bad(where, `segments[${i}] has a bad name`);
     }
-    if (typeof s.id !== 'string' || !/^[0-9a-f]{1,16}$/.test(s.id)) throw bad(store, `segments[${i}] has a bad id`);
+    if (names.has(s.name)) throw bad(where, `segments[${i}] is listed twice`);
+    names.add(s.name);
+    if (typeof s.id !== 'string' || !/^[0-9a-f]{1,16}$/.test(s.id)) throw bad(where, `segments[${i}] has a bad id`);
   });
-  if (typeof m.tree !== 'object' || m.tree === null || Array.isArray(m.tree)) throw bad(store, 'tree is not an object');
-  checkTree(m.tree, m.segments.length, store, []);
-  decodeAttrs(m.attrs ?? {}, `store "${store}"`);
+  if (!isObject(m.tree)) throw bad(where, 'tree is not an object');
+  checkTree(m.tree, m.segments.length, where, []);
+  try {
+    decodeAttrs(m.attrs ?? {}, `store "${where}"`);
+  } catch (err) {
+    throw bad(where, (err as Error).message);
+  }
   return m;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function isStoreName(name: string): boolean {
+  try {
+    validateStoreName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function checkTree(node: Record<string, unknown>, segments: number, store: string, path: string[]): void {
   for (const [key, child] of Object.entries(node)) {
     const at = [...path, key];
-    if (key === '' || key.startsWith('@')) throw bad(store, `bad key ${JSON.stringify(key)} at ${path.join('/') || '/'}`);
-    if (typeof child !== 'object' || child === null || Array.isArray(child)) throw bad(store, `${at.join('/')} is not an object`);
-    const leaf = (child as { '@leaf'?: LeafEntry })['@leaf'];
-    if (leaf === undefined) {
+    if (key === '' || key.length > 255 || key.startsWith('@')) throw bad(store, `bad key ${JSON.stringify(key)} at ${path.join('/') || '/'}`);
+    if (!isObject(child)) throw bad(store, `${at.join('/')} is not an object`);
+    if (!Object.hasOwn(child, '@leaf')) {
       if (at.length > 64) throw bad(store, 'tree is nested too deeply');
-      checkTree(child as Record<string, unknown>, segments, store, at);
+      checkTree(child, segments, store, at);
       continue;
     }
     const where = at.join('/');
+    const leaf = child['@leaf'] as LeafEntry;
+    if (Object.keys(child).length !== 1) throw bad(store, `${where}: a leaf with other keys beside "@leaf"`);
+    if (!isObject(leaf)) throw bad(store, `${where}: "@leaf" is not an object`);
     if (!isInt(leaf.segment) || leaf.segment >= segments) throw bad(store, `${where}: bad segment index`);
+    let itemsize: number;
     try {
-      toDType(leaf.dtype);
+      itemsize = toDType(leaf.dtype).itemsize;
     } catch {
       throw bad(store, `${where}: unsupported dtype ${JSON.stringify(leaf.dtype)}`);
     }
-    const dims = leaf.shape;
-    if (!Array.isArray(dims) || dims.length > 32 || !dims.every((d) => isInt(d))) throw bad(store, `${where}: bad shape`);
-    if (!Array.isArray(leaf.strides) || leaf.strides.length !== dims.length || !leaf.strides.every((s) => Number.isSafeInteger(s))) {
+    try {
+      checkShape(leaf.shape, 'shape', itemsize);
+    } catch {
+      throw bad(store, `${where}: bad shape`);
+    }
+    if (!Array.isArray(leaf.strides) || leaf.strides.length !== leaf.shape.length || !leaf.strides.every((s) => Number.isSafeInteger(s))) {
       throw bad(store, `${where}: bad strides`);
     }
     if (!isInt(leaf.offset)) throw bad(store, `${where}: bad offset`);
-    decodeAttrs(leaf.attrs ?? {}, `${store}/${where}`);
+    if (leaf.attrs !== undefined && !isObject(leaf.attrs)) throw bad(store, `${where}: attrs is not an object`);
+    try {
+      decodeAttrs(leaf.attrs ?? {}, `${store}/${where}`);
+    } catch (err) {
+      throw bad(store, (err as Error).message);
+    }
   }
 }
 
@@ -138,8 +179,7 @@ export function leafHandle(m: Manifest, leaf: LeafEntry): SharedNDArrayHandle {
 /** Calls `visit` for every leaf, depth first, in key order as written. */
 export function forEachLeaf(tree: { [key: string]: TreeNode }, visit: (path: string[], leaf: LeafEntry) => void, path: string[] = []): void {
   for (const [key, child] of Object.entries(tree)) {
-    const leaf = (child as { '@leaf'?: LeafEntry })['@leaf'];
-    if (leaf !== undefined) visit([...path, key], leaf);
+    if (Object.hasOwn(child, '@leaf')) visit([...path, key], (child as { '@leaf': LeafEntry })['@leaf']);
     else forEachLeaf(child as { [key: string]: TreeNode }, visit, [...path, key]);
   }
 }

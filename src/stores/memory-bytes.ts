@@ -1,26 +1,21 @@
 // A contiguous array's bytes in memory order, as a view of its shared memory: what a .npy payload is.
 
-import { SharedNDArray } from '../ndarray/array.js';
-import { contiguousBytes } from '../regions/triton.js';
+import { contiguousBytes } from '../contiguous.js';
+import { invalid } from '../errors.js';
+import type { SharedNDArray } from '../ndarray/array.js';
 
 /** Bytes moved between a file and shared memory per read or write. */
 export const chunkBytes = 16 << 20;
 
+const none = (): void => undefined;
+
 /**
  * The bytes of a contiguous array in memory order, as a view of its memory (a .npy payload is exactly
- * that, in C or F order). [contiguousBytes]() is a view only for C order (for F order it makes a
- * C-order copy); .data refuses the other byte order; and transpose() of an array held in a pack
- * segment loses its dtype (the view takes the pack's '|u1'). A big-endian F-order array is therefore
- * viewed through a second, flat view of its memory, opened by handle.
+ * that, in C or F order): an F-order array's transpose is C-contiguous over the same bytes. `release`
+ * ends what the view needed (nothing today; callers keep calling it).
  */
-export function memoryBytes(a: SharedNDArray, readOnly: boolean): { bytes: Uint8Array; release(): void } {
-  const none = (): void => undefined;
+export function memoryBytes(a: SharedNDArray, _readOnly?: boolean): { bytes: Uint8Array; release(): void } {
   if (a.order === 'C') return { bytes: a[contiguousBytes](), release: none };
-  if (a.order !== 'F') throw new Error('memoryBytes needs a contiguous array');
-  if (a.dtype.native) {
-    const data = a.data;
-    return { bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), release: none };
-  }
-  const flat = SharedNDArray.open({ ...a.handle, shape: [a.size], strides: [a.itemsize], scope: null, owner: undefined }, { readOnly });
-  return { bytes: flat[contiguousBytes](), release: () => flat.release() };
+  if (a.order === 'F') return { bytes: a.transpose()[contiguousBytes](), release: none };
+  throw invalid('memoryBytes needs a contiguous array');
 }

@@ -4,7 +4,7 @@
 import { NdshmError, invalid } from '../errors.js';
 import type { SharedNDArray } from '../ndarray/array.js';
 import { checkBoolean, checkOptions } from '../options.js';
-import { contiguousBytes } from '../regions/triton.js';
+import { contiguousBytes } from '../contiguous.js';
 import { shmToArrays } from './api.js';
 import { checkPath, exists, fileExists, writeFileAtomically, writeFully } from './files.js';
 import { chunkBytes, memoryBytes } from './memory-bytes.js';

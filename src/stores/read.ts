@@ -1,14 +1,15 @@
 // Reading a store: the manifest, then each segment once, then every array as a view of its segment.
 
-import { NdshmError, isNdshmError } from '../errors.js';
+import { NdshmError, invalid, isNdshmError } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import { SharedNDArray } from '../ndarray/array.js';
 import { type Block, openBlock } from '../ndarray/block.js';
 import { viewOf } from '../ndarray/open.js';
 import { type AttrValue, decodeAttrs } from './attrs.js';
-import { readManifest } from './builder.js';
+import { childNode, newNode, setOwn } from '../tree.js';
 import { type Manifest, forEachLeaf, leafHandle } from './manifest.js';
 import { validateStoreName } from './names.js';
+import { readManifest } from './published.js';
 
 export interface StoreLeafMeta {
   readonly shape: readonly number[];
@@ -31,6 +32,8 @@ export interface StoreTree {
 export interface StoreReadOptions {
   /** Attach without write access (ndshm's writers then throw EROFS). */
   readOnly?: boolean;
+  /** Attach to segments another user owns (default false: EACCES). */
+  allowOtherUsers?: boolean;
 }
 
 export function isLeaf(node: unknown): node is StoreLeaf {
@@ -39,20 +42,22 @@ export function isLeaf(node: unknown): node is StoreLeaf {
 
 /** Releases every array of a tree that shmToArrays returned (its segments are left in place). */
 export function releaseArrays(tree: StoreTree): void {
+  if (typeof tree !== 'object' || tree === null) throw invalid('releaseArrays takes a tree that shmToArrays returned');
   for (const node of Object.values(tree)) {
     if (isLeaf(node)) node.data.release();
-    else releaseArrays(node);
+    else if (typeof node === 'object' && node !== null) releaseArrays(node);
   }
 }
 
+/** A tree of groups and leaves whose keys come from a manifest: null-prototype objects (src/tree.ts). */
 function build(m: Manifest, blocks: Block[]): StoreTree {
-  const root: StoreTree = {};
+  const root = newNode<StoreTree | StoreLeaf>() as StoreTree;
   forEachLeaf(m.tree, (path, leaf) => {
     const block = blocks[leaf.segment]!;
     const { layout, dtype } = viewOf(block, leafHandle(m, leaf));
     let node = root;
-    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as StoreTree;
-    node[path.at(-1)!] = {
+    for (const key of path.slice(0, -1)) node = childNode(node, key, () => newNode() as StoreTree) as StoreTree;
+    setOwn<StoreTree | StoreLeaf>(node, path.at(-1)!, {
       data: new SharedNDArray(block, layout, dtype),
       meta: {
         shape: Object.freeze([...leaf.shape]),
@@ -60,7 +65,7 @@ function build(m: Manifest, blocks: Block[]): StoreTree {
         attrs: decodeAttrs(leaf.attrs ?? {}, path.join('/')) as Record<string, AttrValue>,
         segment: block.name!,
       },
-    };
+    });
   });
   Object.defineProperty(root, Symbol.dispose, { value: () => releaseArrays(root), enumerable: false });
   return root;
@@ -71,8 +76,8 @@ const sameStore = (a: Manifest, b: Manifest | undefined): boolean =>
 
 /** The arrays of an ndshm store, by name, from any process of this user. */
 export function readNdshmStore(name: string, options?: StoreReadOptions): StoreTree | undefined {
-  const opts = checkOptions(options, ['readOnly'], 'shmToArrays');
-  const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
+  const opts = checkOptions(options, ['readOnly', 'allowOtherUsers'], 'shmToArrays');
+  const open = { readOnly: checkBoolean(opts.readOnly, 'readOnly', false), allowOtherUsers: checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false) };
   validateStoreName(name);
   // A concurrent overwrite can remove the segments of the manifest just read: read again.
   for (let attempt = 0; ; attempt++) {
@@ -81,7 +86,7 @@ export function readNdshmStore(name: string, options?: StoreReadOptions): StoreT
     const blocks: Block[] = [];
     try {
       for (const seg of m.segments) {
-        const { block } = openBlock(seg.name, readOnly);
+        const { block } = openBlock(seg.name, open);
         blocks.push(block);
         if (block.arrayId.toString(16) !== seg.id) throw new NdshmError('ENOENT', `segment "${seg.name}" was replaced`, { segment: seg.name });
       }

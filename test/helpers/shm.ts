@@ -147,3 +147,21 @@ export function isOrphan(name: string, mapped: Set<string>): boolean {
   }
   return true;
 }
+
+/**
+ * Names in /dev/shm that appeared since `before` and that belong to one of `pids` (their ndshm header
+ * names it as the owner), or are one of `names`: what these processes left behind. Other programs,
+ * and other test files running at the same time, may create segments meanwhile; those do not count.
+ */
+export function leftBy(before: Set<string>, pids: readonly number[], names: readonly string[] = []): string[] {
+  return shmNames().filter((n) => {
+    if (before.has(n)) return false;
+    if (names.includes(n)) return true;
+    try {
+      const head = readFileSync(`/dev/shm/${n}`).subarray(0, 64);
+      return head.subarray(0, 8).toString('latin1') === 'NDSHMARR' && pids.includes(head.readUInt32LE(56));
+    } catch {
+      return false;
+    }
+  });
+}

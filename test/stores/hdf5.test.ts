@@ -16,13 +16,14 @@ import {
   writeSmallFixtures,
 } from '../../scripts/gen-hdf5-fixtures.js';
 import * as nd from '../../src/index.js';
-import { contiguousBytes } from '../../src/regions/triton.js';
+import { contiguousBytes } from '../../src/contiguous.js';
 import type { AttrValue } from '../../src/stores/attrs.js';
 import { planSlabs } from '../../src/stores/hdf5/slabs.js';
-import { inspectSegment } from '../../src/segment/reap.js';
+import { inspectSegment } from '../../src/segment/shm-files.js';
 import { manifestName } from '../../src/stores/names.js';
 import { runSnippet } from '../helpers/child.js';
 import { shmNames, uniqueName } from '../helpers/shm.js';
+import { plain } from '../helpers/plain.js';
 
 /**
  * A store as plain JSON, by leaf path: typestr, shape, attrs and values (C order; 64-bit integers as
@@ -88,7 +89,7 @@ async function describeInChild(name: string): Promise<unknown> {
 function storeAttrs(name: string): Record<string, AttrValue> {
   const info = nd.listStores().find((s) => s.name === name);
   assert.ok(info, `store ${name} is listed`);
-  return info.attrs; // listStores decodes them
+  return plain(info.attrs); // listStores decodes them (null-prototype objects)
 }
 
 function leafAt(tree: nd.StoreTree, path: string): nd.StoreLeaf {
@@ -151,7 +152,7 @@ describe('hdf5ToShm', () => {
         const tree = nd.shmToArrays(name);
         const here = describeStore(tree);
         for (const [path, want] of Object.entries(fx.arrays)) {
-          assert.deepEqual(leafAt(tree, path).meta.attrs, want.attrs ?? {}, `${path} attrs`);
+          assert.deepEqual(plain(leafAt(tree, path).meta.attrs), want.attrs ?? {}, `${path} attrs`);
         }
         nd.releaseArrays(tree);
         assert.deepEqual(Object.keys(here).sort(), Object.keys(fx.arrays).sort());
@@ -200,7 +201,7 @@ describe('hdf5ToShm', () => {
             assert.equal(bytes, want.hex, `${path}: the bytes numpy has, byte order included`);
           }
         }
-        assert.deepEqual(leafAt(tree, 'be/f4').meta.attrs, { units: 'K' });
+        assert.deepEqual(plain(leafAt(tree, 'be/f4').meta.attrs), { units: 'K' });
         nd.releaseArrays(tree);
 
         assert.deepEqual(storeAttrs(name), {

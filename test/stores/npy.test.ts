@@ -21,10 +21,10 @@ import {
   unlink,
 } from '../../src/index.js';
 import type { StoreLeaf, StoreTree } from '../../src/index.js';
-import { contiguousBytes } from '../../src/regions/triton.js';
+import { contiguousBytes } from '../../src/contiguous.js';
 import { formatNpyHeader } from '../../src/stores/npy-header.js';
 import { ZipWriter } from '../../src/stores/zip-write.js';
-import { inspectSegment } from '../../src/segment/reap.js';
+import { inspectSegment } from '../../src/segment/shm-files.js';
 import { python, pythonMissing } from '../helpers/python.js';
 import { shmNames, uniqueName } from '../helpers/shm.js';
 

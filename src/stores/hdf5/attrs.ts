@@ -17,6 +17,7 @@
 // of mixed-order compounds as little-endian.
 
 import type { Attribute, Metadata } from 'h5wasm/node';
+import { newNode, setOwn } from '../../tree.js';
 
 import type { TypedArray } from '../../dtype.js';
 import { invalid } from '../../errors.js';
@@ -39,15 +40,15 @@ export interface HasAttributes {
 
 /** The object's attributes; `skip` hears of each one left out, and why ("holds references"). */
 export function readAttributes(module: H5Module, obj: HasAttributes, skip: (attribute: string, reason: string) => void): Attrs {
-  const out: Attrs = {};
+  const out = newNode<AttrValue>();
   const attrs = obj.attrs; // a getter: builds the name list on each access
   for (const name of Object.keys(attrs)) {
-    if (name.startsWith('@') || name === '__proto__') {
-      skip(name, 'has a name ndshm attributes may not have (starting with "@", or "__proto__")');
+    if (name.startsWith('@')) {
+      skip(name, 'has a name ndshm attributes may not have (starting with "@")');
       continue;
     }
     try {
-      out[name] = readAttribute(module, obj, attrs[name]!);
+      setOwn(out, name, readAttribute(module, obj, attrs[name]!));
     } catch (err) {
       if (!(err instanceof UnsupportedAttribute)) throw err;
       skip(name, `holds ${err.reason}`);
@@ -126,12 +127,12 @@ function decoder(m: Metadata, converted: boolean): Decode {
     }
     case typeClass.compound: {
       const members = (m.compound_type?.members ?? []).map((member) => {
-        if (member.name.startsWith('@') || member.name === '__proto__') throw new UnsupportedAttribute(`a compound member named ${JSON.stringify(member.name)}`);
+        if (member.name.startsWith('@')) throw new UnsupportedAttribute(`a compound member named ${JSON.stringify(member.name)}`);
         return { name: member.name, offset: member.offset, decode: decoder(member, converted) };
       });
       return (v, at) => {
-        const out: { [key: string]: AttrValue } = {};
-        for (const member of members) out[member.name] = member.decode(v, at + member.offset);
+        const out = newNode<AttrValue>();
+        for (const member of members) setOwn(out, member.name, member.decode(v, at + member.offset));
         return out;
       };
     }

@@ -9,6 +9,7 @@ import { type HasAttributes, readAttributes } from './attrs.js';
 import type { H5File, H5wasm } from './file.js';
 import type { H5Module } from './slabs.js';
 import { convertedToLittleEndian, elementBytes, numericElement, swapWidth, typeClass } from './types.js';
+import { newNode, setOwn } from '../../tree.js';
 
 type H5Group = InstanceType<H5wasm['Group']>;
 type H5Dataset = InstanceType<H5wasm['Dataset']>;
@@ -53,11 +54,10 @@ export interface FilePlan {
 // Deeper than this is most likely a cycle of links (h5wasm does not tell objects apart).
 const maxDepth = 64;
 
-/** Why `name` cannot be a store key (the rules of checkKey, and no "__proto__"), or undefined. */
+/** Why `name` cannot be a store key (the rules of checkKey), or undefined. */
 function badKey(name: string): string | undefined {
   if (name === '' || name.length > 255) return 'has a name ndshm keys cannot have (1-255 characters)';
   if (name.startsWith('@')) return 'has a name starting with "@", which ndshm keys may not';
-  if (name === '__proto__') return 'is named "__proto__", which ndshm keys may not be';
   return undefined;
 }
 
@@ -65,7 +65,7 @@ const childPath = (parent: string, name: string): string => (parent === '/' ? `/
 
 export function planFile(h5: H5wasm, module: H5Module, file: H5File, options: { strict: boolean; where: string }): FilePlan {
   const { strict, where } = options;
-  const plan: FilePlan = { arrays: [], datasets: [], groupAttrs: {}, skipped: [] };
+  const plan: FilePlan = { arrays: [], datasets: [], groupAttrs: newNode<Attrs>(), skipped: [] };
 
   const skip = (path: string, reason: string, attribute?: string): void => {
     const what = attribute === undefined ? path : `${path} attribute "${attribute}"`;
@@ -103,7 +103,7 @@ export function planFile(h5: H5wasm, module: H5Module, file: H5File, options: { 
       return { array, offset: member.offset, size: elementBytes(field), swap: swapWidth(field, converted) };
     });
     plan.datasets.push({ h5path: ds.path, shape, recordBytes: m.size, parts });
-    if (Object.keys(attrs).length > 0) plan.groupAttrs[ds.path] = attrs;
+    if (Object.keys(attrs).length > 0) setOwn(plan.groupAttrs, ds.path, attrs);
   };
 
   // `real`: the paths, links resolved, of the groups being visited (the last is `group`'s). Soft
@@ -111,7 +111,7 @@ export function planFile(h5: H5wasm, module: H5Module, file: H5File, options: { 
   const visitGroup = (group: H5Group, keys: string[], real: string[]): void => {
     if (keys.length > maxDepth) throw invalid(`${where}: ${group.path} is nested more than ${maxDepth} groups deep (a cycle of hard links?)`);
     const attrs = attrsOf(group);
-    if (Object.keys(attrs).length > 0) plan.groupAttrs[group.path] = attrs;
+    if (Object.keys(attrs).length > 0) setOwn(plan.groupAttrs, group.path, attrs);
     const here = real.at(-1)!;
     for (const name of group.keys()) {
       const path = childPath(group.path, name);
