@@ -19,8 +19,9 @@ Errors. Everything read from shared memory is checked before numpy sees it:
   FIFO, a socket, a device: opened without blocking, then refused).
 - ValueError for bad arguments: a name outside [A-Za-z0-9._-]{1,30}, a handle whose fields have the
   wrong types, an unsupported dtype given to create().
-- OSError from the system as it comes: FileNotFoundError, PermissionError, FileExistsError, and ELOOP
-  (OSError) for a symbolic link or EISDIR (IsADirectoryError) for a directory under the name.
+- OSError from the system as it comes: FileNotFoundError, PermissionError, FileExistsError; a
+  symbolic link under the name is ELOOP (never followed), a directory opened read-write is EINVAL
+  (shm_open's answer; read-only, the directory is opened and refused as BadHeader).
 """
 
 import builtins
