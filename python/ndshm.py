@@ -9,12 +9,26 @@
 
 The segment layout is docs/format.md; this file is a reader and writer written from it. Segments are
 mapped without multiprocessing.shared_memory, so CPython's resource tracker never unlinks them.
+
+Errors. Everything read from shared memory is checked before numpy sees it:
+- BadHeader (a ValueError) for a header that is corrupt, foreign or hostile: a dtype other than the
+  format's (bool, int/uint 8 to 64 bits, float16/32/64, complex64/128; an object dtype would make
+  numpy follow shared bytes as pointers), a typestr that is not printable ASCII, a shape or strides
+  that reach outside the data or describe more elements than it holds; also for a handle whose view
+  does that or whose dtype differs from the header's, and for a name that is not a regular file (a
+  FIFO, a socket, a device: opened without blocking, then refused).
+- ValueError for bad arguments: a name outside [A-Za-z0-9._-]{1,30}, a handle whose fields have the
+  wrong types, an unsupported dtype given to create().
+- OSError from the system as it comes: FileNotFoundError, PermissionError, FileExistsError; a
+  symbolic link under the name is ELOOP (never followed), a directory opened read-write is EINVAL
+  (shm_open's answer; read-only, the directory is opened and refused as BadHeader).
 """
 
 import builtins
 import mmap
 import os
 import random
+import stat
 import struct
 import time
 
@@ -30,19 +44,33 @@ PERSISTENT = 1
 # owner pid, owner start, owner tag, generation, created (ms), array id
 FIELDS = struct.Struct('<8sHHIQQII16sQQQQdQ')
 
-__all__ = ['open', 'create', 'unlink', 'read_header', 'BadHeader']
+INT64_MAX = 2**63 - 1
+NAME_CHARS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-')
+
+# The format's element types (docs/format.md, src/dtype.ts) as numpy spells their typestr. numpy
+# understands many more, and shared bytes must never be read as some of them: an object dtype
+# ('|O8') is pointers numpy follows (a segfault), and ndshm writes no strings, dates or records.
+_SIZED = [('i', 2), ('i', 4), ('i', 8), ('u', 2), ('u', 4), ('u', 8), ('f', 2), ('f', 4), ('f', 8), ('c', 8), ('c', 16)]
+TYPESTRS = frozenset(['|b1', '|i1', '|u1'] + [f'{order}{kind}{size}' for order in '<>' for kind, size in _SIZED])
+
+__all__ = ['open', 'create', 'unlink', 'read_header', 'BadHeader', 'TYPESTRS']
 
 
 class BadHeader(ValueError):
     """The segment's header is corrupt, foreign or hostile (EBADHEADER in Node)."""
 
 
+def _check_name(name):
+    if not isinstance(name, str) or not 1 <= len(name) <= 30 or not NAME_CHARS.issuperset(name) or not name.strip('.'):
+        raise ValueError(f'bad segment name {name!r}: 1 to 30 characters from [A-Za-z0-9._-], not only dots')
+    return name
+
+
 def _shm_fd(name, flags, mode=0o600):
-    if not name or len(name) > 30 or '/' in name:
-        raise ValueError(f'bad segment name {name!r}: 1 to 30 characters from [A-Za-z0-9._-]')
+    _check_name(name)
     try:
         import _posixshmem
-        return _posixshmem.shm_open('/' + name, flags, mode)
+        return _posixshmem.shm_open('/' + name, flags | os.O_NOFOLLOW, mode)
     except ImportError:
         return os.open('/dev/shm/' + name, flags | os.O_NOFOLLOW, mode)
 
@@ -54,6 +82,46 @@ def _start_time(pid):
         return int(stat[stat.rindex(')') + 2:].split(' ')[19])
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def _typestr(raw, name):
+    """The typestr field (NUL-padded bytes) as a str, if it is one of the format's."""
+    text = bytes(raw).split(b'\0', 1)[0]
+    if not all(0x20 <= c <= 0x7e for c in text):
+        raise BadHeader(f'{name}: typestr {text!r} is not printable ASCII')
+    typestr = text.decode('ascii')
+    if typestr not in TYPESTRS:
+        raise BadHeader(f'{name}: unsupported typestr {typestr!r} (the format has {", ".join(sorted(TYPESTRS))})')
+    return typestr
+
+
+def _check_view(name, what, shape, strides, offset, itemsize, data_length):
+    """BadHeader unless numpy can hold the view and every element it reaches is in [0, data_length).
+
+    Checked with Python's exact integers before numpy sees them: a view never has more elements than
+    the data (ndshm makes no views that repeat elements), so zero strides over a huge shape cannot
+    describe a 2**60-element array over a few bytes, and no size overflows numpy's int64.
+    """
+    if any(d < 0 or d > INT64_MAX for d in shape) or any(abs(s) > INT64_MAX for s in strides):
+        raise BadHeader(f'{name}: {what} has shape {shape} and strides {strides}, out of range')
+    count = 1
+    for d in shape:
+        count *= d
+    if count == 0:
+        # Nothing is reached, but numpy still multiplies the non-zero extents, and wants the offset
+        # inside the buffer.
+        nonzero = itemsize
+        for d in shape:
+            nonzero *= max(d, 1)
+        if nonzero > INT64_MAX or not 0 <= offset <= data_length:
+            raise BadHeader(f'{name}: {what} (empty, shape {shape}, offset {offset}) is out of range')
+        return
+    if count * itemsize > data_length:
+        raise BadHeader(f'{name}: {what} has {count} elements, more than the data holds ({data_length} bytes)')
+    lo = offset + sum(min(0, (d - 1) * s) for d, s in zip(shape, strides))
+    hi = offset + sum(max(0, (d - 1) * s) for d, s in zip(shape, strides))
+    if lo < 0 or hi + itemsize > data_length:
+        raise BadHeader(f'{name}: {what} (shape {shape}, strides {strides}, offset {offset}) reaches outside the data')
 
 
 def read_header(buf, size, name='?'):
@@ -70,21 +138,13 @@ def read_header(buf, size, name='?'):
         raise BadHeader(f'{name}: ndim {ndim} / header length {length} do not fit')
     if data_offset < length or data_offset % ALIGN or data_offset + data_length > size:
         raise BadHeader(f'{name}: data ({data_length} bytes at {data_offset}) does not fit {size} bytes')
-    typestr = typestr.rstrip(b'\0').decode('ascii')
+    typestr = _typestr(typestr, name)
+    dtype = np.dtype(typestr)
     shape = struct.unpack_from(f'<{ndim}q', buf, FIXED)
     strides = struct.unpack_from(f'<{ndim}q', buf, FIXED + 8 * ndim)
     if any(d < 0 for d in shape):
         raise BadHeader(f'{name}: negative shape {shape}')
-    try:
-        dtype = np.dtype(typestr)
-    except TypeError:
-        raise BadHeader(f'{name}: unknown typestr {typestr!r}') from None
-    lo = hi = 0
-    if all(shape):
-        for d, s in zip(shape, strides):
-            lo, hi = (lo + (d - 1) * s, hi) if s < 0 else (lo, hi + (d - 1) * s)
-        if lo < 0 or hi + dtype.itemsize > data_length:
-            raise BadHeader(f'{name}: shape {shape} and strides {strides} reach outside the data')
+    _check_view(name, 'the header', shape, strides, 0, dtype.itemsize, data_length)
     return {
         'typestr': typestr, 'dtype': dtype, 'shape': shape, 'strides': strides,
         'data_offset': data_offset, 'data_length': data_length, 'persistent': bool(flags & PERSISTENT),
@@ -93,10 +153,20 @@ def read_header(buf, size, name='?'):
     }
 
 
+_FILE_KINDS = {stat.S_IFIFO: 'FIFO', stat.S_IFDIR: 'directory', stat.S_IFSOCK: 'socket', stat.S_IFCHR: 'character device',
+               stat.S_IFBLK: 'block device'}
+
+
 def _map(name, readonly):
-    fd = _shm_fd(name, os.O_RDONLY if readonly else os.O_RDWR)
+    # O_NONBLOCK: a read-only open of a FIFO under the name would otherwise wait for a writer forever.
+    # Only a regular file is mapped (/dev/shm objects are regular files on tmpfs).
+    fd = _shm_fd(name, (os.O_RDONLY if readonly else os.O_RDWR) | os.O_NONBLOCK)
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')
+            raise BadHeader(f'{name}: is a {kind}, not a shared-memory object (a regular file)')
+        size = st.st_size
         if size == 0:
             raise BadHeader(f'{name}: empty segment')
         mm = mmap.mmap(fd, size, access=mmap.ACCESS_READ if readonly else mmap.ACCESS_WRITE)
@@ -105,39 +175,89 @@ def _map(name, readonly):
     return mm, size
 
 
+def _int(value, what):
+    # JSON gives int; bool is an int to Python but never a size; numpy integers are welcome.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f'{what} must be an integer, got {value!r}')
+    return int(value)
+
+
+def _handle_fields(handle):
+    """The handle's name, id, dtype, shape, strides and offset, checked for type (ValueError)."""
+    name = _check_name(handle.get('name'))
+    hid = handle.get('id')
+    if not isinstance(hid, str) or not 1 <= len(hid) <= 16 or not set(hid) <= set('0123456789abcdef'):
+        raise ValueError(f'handle id must be 1 to 16 lower-case hex digits, got {hid!r}')
+    dtype = handle.get('dtype')
+    if not isinstance(dtype, str):
+        raise ValueError(f'handle dtype must be a typestr such as "<f8", got {dtype!r}')
+    shape, strides = handle.get('shape'), handle.get('strides')
+    for what, v in (('shape', shape), ('strides', strides)):
+        if not isinstance(v, (list, tuple)) or len(v) > MAX_DIMS:
+            raise ValueError(f'handle {what} must be a list of at most {MAX_DIMS} integers, got {v!r}')
+    if len(shape) != len(strides):
+        raise ValueError(f'handle shape {shape!r} and strides {strides!r} differ in length')
+    shape = tuple(_int(d, 'handle shape') for d in shape)
+    strides = tuple(_int(s, 'handle strides') for s in strides)
+    if any(d < 0 for d in shape):
+        raise ValueError(f'handle shape {shape} has a negative extent')
+    return name, int(hid, 16), dtype, shape, strides, _int(handle.get('offset'), 'handle offset')
+
+
 def open(target, readonly=False):
     """A numpy array over an ndshm array: `target` is a segment name or a handle dict from Node."""
-    handle = target if isinstance(target, dict) else None
-    name = handle['name'] if handle else target
+    handle = _handle_fields(target) if isinstance(target, dict) else None
+    name = handle[0] if handle else target
     mm, size = _map(name, readonly)
     h = read_header(memoryview(mm)[:min(size, FIXED + 16 * MAX_DIMS)], size, name)
     shape, strides, offset = h['shape'], h['strides'], 0
     if handle is not None:
-        if int(handle['id'], 16) != h['array_id']:
+        _, hid, dtype, shape, strides, offset = handle
+        if hid != h['array_id']:
             raise FileNotFoundError(f'{name}: the array this handle refers to no longer exists')
-        if handle['dtype'] != h['typestr']:
-            raise BadHeader(f'{name}: handle dtype {handle["dtype"]} != {h["typestr"]}')
-        shape, strides, offset = tuple(handle['shape']), tuple(handle['strides']), int(handle['offset'])
-        if all(shape):
-            lo = offset + sum(min(0, (d - 1) * s) for d, s in zip(shape, strides))
-            hi = offset + sum(max(0, (d - 1) * s) for d, s in zip(shape, strides))
-            if lo < 0 or hi + h['dtype'].itemsize > h['data_length']:
-                raise BadHeader(f'{name}: the handle reaches outside the data')
+        if dtype != h['typestr']:
+            raise BadHeader(f'{name}: handle dtype {dtype!r} != {h["typestr"]!r}')
+        _check_view(name, 'the handle', shape, strides, offset, h['dtype'].itemsize, h['data_length'])
     return np.ndarray(shape, dtype=h['dtype'], buffer=mm, offset=h['data_offset'] + offset, strides=strides)
+
+
+def _strides(shape, itemsize, order):
+    """numpy's strides for a new array, without allocating one of its size as np.empty would."""
+    if order not in ('C', 'F'):
+        raise ValueError(f"order must be 'C' or 'F', got {order!r}")
+    if 0 in shape:
+        return np.empty(shape, dtype=np.uint8, order=order).strides  # no memory; numpy's choice of strides
+    strides, step = [], itemsize
+    for d in (reversed(shape) if order == 'C' else shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides)) if order == 'C' else tuple(strides)
 
 
 def create(name, shape, dtype='float64', order='C', persistent=False):
     """A new ndshm array (zeros), owned by this process: Node's gc() removes it once this process
     has ended, unless persistent. Fails with FileExistsError if the name is taken."""
-    dtype = np.dtype(dtype)
-    shape = tuple(int(d) for d in shape)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as e:
+        raise ValueError(f'unknown dtype {dtype!r}: {e}') from None
+    if dtype.str not in TYPESTRS:
+        raise ValueError(f'dtype {dtype.str!r} is not one ndshm stores (the format has {", ".join(sorted(TYPESTRS))})')
+    shape = tuple(_int(d, 'shape') for d in shape)
     ndim = len(shape)
     if ndim > MAX_DIMS:
         raise ValueError(f'at most {MAX_DIMS} dimensions')
-    strides = np.empty(shape, dtype=dtype, order=order).strides
+    if any(d < 0 for d in shape):
+        raise ValueError(f'negative extent in shape {shape}')
+    # Computed rather than taken from np.empty(shape), which would allocate the array's size here.
+    strides = _strides(shape, dtype.itemsize, order)
     length = FIXED + 16 * ndim
     data_offset = -(-length // ALIGN) * ALIGN
-    data_length = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    data_length = dtype.itemsize
+    for d in shape:
+        data_length *= d
+    if data_offset + data_length > INT64_MAX:
+        raise ValueError(f'shape {shape} of {dtype.str} is too large')
     fd = _shm_fd(name, os.O_CREAT | os.O_EXCL | os.O_RDWR)
     try:
         os.fchmod(fd, 0o600)
@@ -163,6 +283,7 @@ def create(name, shape, dtype='float64', order='C', persistent=False):
 
 def unlink(name):
     """Removes the segment's name (mappings stay valid)."""
+    _check_name(name)
     try:
         import _posixshmem
         _posixshmem.shm_unlink('/' + name)

@@ -3,7 +3,15 @@
 
 Each case names a base array and a chain of operations in ndshm's index syntax; numpy applies the
 same chain and records the result's shape, byte strides, values (C order) and whether it still
-shares memory with the base. Run from the repository root:  python3 scripts/gen-fixtures.py
+shares memory with the base.
+
+`slices` holds a systematic grid of slices: every start and stop in {None} and [-n-2, n+2], every
+step in {None, -3, -2, -1, 1, 2, 3}, for 1-d arrays of n in {0, 1, 2, 5} elements, and a 2-d array
+sliced on both axes. Out-of-range bounds with negative steps are where slice clamping goes wrong
+(a stop clamped to 0 instead of -1 drops element 0), and hand-picked cases missed them. Each case is
+one compact line: [slices, shape, byte strides, byte offset, values in C order].
+
+Run from the repository root:  python3 scripts/gen-fixtures.py
 """
 import json
 import re
@@ -135,6 +143,65 @@ def run(key, ops):
     }
 
 
+SLICE_STEPS = [None, -3, -2, -1, 1, 2, 3]
+SLICE_LENGTHS = [0, 1, 2, 5]
+SLICE_2D = ('int32', (2, 3))
+
+
+def slice_grid(n):
+    """Every [start, stop, step] of the grid for an axis of length n."""
+    bounds = [None, *range(-n - 2, n + 3)]
+    return [[start, stop, step] for step in SLICE_STEPS for start in bounds for stop in bounds]
+
+
+def slice_case(base, slices):
+    v = base[tuple(slice(*s) for s in slices)]
+    offset = v.__array_interface__['data'][0] - base.__array_interface__['data'][0]
+    return [slices, list(v.shape), list(v.strides), offset, v.ravel(order='C').tolist()]
+
+
+def slice_fixtures():
+    one_d = []
+    for n in SLICE_LENGTHS:
+        base = np.arange(n, dtype='int16')
+        one_d.append({'n': n, 'cases': [slice_case(base, [s]) for s in slice_grid(n)]})
+    dtype, shape = SLICE_2D
+    base = np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape)
+    rows, cols = slice_grid(shape[0]), slice_grid(shape[1])
+    # Pair the two axes' grids so that every slice of each axis occurs at least once, each time with
+    # a different slice of the other axis (7 is prime to both grid sizes).
+    count = max(len(rows), len(cols))
+    pairs = [[rows[i % len(rows)], cols[(7 * i) % len(cols)]] for i in range(count)]
+    two_d = {'dtype': dtype, 'shape': list(shape), 'cases': [slice_case(base, p) for p in pairs]}
+    return {'dtype': 'int16', 'oneD': one_d, 'twoD': two_d}
+
+
+def compact(value):
+    return json.dumps(value, separators=(',', ':'))
+
+
+def write_fixtures(path, cases, slices):
+    """JSON with one case per line: small, and a regenerated file diffs line by line."""
+    lines = ['{', f' "generator": "scripts/gen-fixtures.py",', f' "numpy": {compact(np.__version__)},', ' "cases": [']
+    lines += [f'  {compact(c)},' for c in cases]
+    lines[-1] = lines[-1].rstrip(',')
+    lines += [' ],', ' "slices": {', f'  "dtype": {compact(slices["dtype"])},', '  "oneD": [']
+    for k, group in enumerate(slices['oneD']):
+        lines.append(f'   {{"n": {group["n"]}, "cases": [')
+        lines += [compact(c) + ',' for c in group['cases']]
+        lines[-1] = lines[-1].rstrip(',')
+        lines.append('   ]}' + (',' if k < len(slices['oneD']) - 1 else ''))
+    two = slices['twoD']
+    lines += ['  ],', f'  "twoD": {{"dtype": {compact(two["dtype"])}, "shape": {compact(two["shape"])}, "cases": [']
+    lines += [compact(c) + ',' for c in two['cases']]
+    lines[-1] = lines[-1].rstrip(',')
+    lines += ['  ]}', ' }', '}']
+    text = '\n'.join(lines) + '\n'
+    json.loads(text)  # the hand-joined lines must still be one JSON document
+    with open(path, 'w') as f:
+        f.write(text)
+
+
 def main():
     cases = []
     for key, ops in CASES:
@@ -144,10 +211,10 @@ def main():
             'ops': ops,
             'numpy': run(key, ops),
         })
-    with open('test/fixtures/views.json', 'w') as f:
-        json.dump({'generator': 'scripts/gen-fixtures.py', 'numpy': np.__version__, 'cases': cases}, f, indent=1)
-        f.write('\n')
-    print(f'wrote {len(cases)} cases (numpy {np.__version__})')
+    slices = slice_fixtures()
+    write_fixtures('test/fixtures/views.json', cases, slices)
+    count = sum(len(g['cases']) for g in slices['oneD']) + len(slices['twoD']['cases'])
+    print(f'wrote {len(cases)} cases and {count} slices (numpy {np.__version__})')
 
 
 if __name__ == '__main__':

@@ -10,9 +10,15 @@ export function pythonMissing(): string | undefined {
   return cached;
 }
 
-/** Runs a Python snippet; returns its stdout, throws with its stderr on failure. */
-export function python(code: string, args: string[] = [], input?: string): string {
-  const r = spawnSync('python3', ['-c', code, ...args], { encoding: 'utf8', input });
-  if (r.status !== 0) throw new Error(`python3 failed (${r.status}):\n${r.stderr}`);
+/**
+ * Runs a Python snippet; returns its stdout, throws with its stderr on failure (a signal such as
+ * SIGSEGV included). With `timeoutMs`, a snippet still running then is killed and that is an error.
+ */
+export function python(code: string, args: string[] = [], input?: string, timeoutMs?: number): string {
+  const r = spawnSync('python3', ['-c', code, ...args], { encoding: 'utf8', input, timeout: timeoutMs, killSignal: 'SIGKILL' });
+  if (timeoutMs !== undefined && r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
+    throw new Error(`python3 did not finish within ${timeoutMs} ms (killed):\n${r.stderr}`);
+  }
+  if (r.status !== 0) throw new Error(`python3 failed (status ${r.status}, signal ${r.signal}):\n${r.stderr}`);
   return r.stdout;
 }
