@@ -238,12 +238,14 @@ export function openBlock(name: string, options: OpenBlockOptions): { block: Blo
   try {
     const bytes = new Uint8Array(segment.buffer, 0, Math.min(segment.byteLength, header.headerLength(header.maxDims)));
     const h = header.readHeader(bytes, segment.byteLength, name);
-    let dt: DType;
+    let dt: DType | undefined;
     try {
       dt = toDType(h.typestr);
     } catch {
-      throw bad(name, `unsupported typestr ${JSON.stringify(h.typestr)}`);
+      dt = undefined;
     }
+    // Exactly the typestrs docs/format.md lists ("<f8", "|b1", ...), not other spellings toDType knows.
+    if (dt === undefined || dt.typestr !== h.typestr) throw bad(name, `unsupported typestr ${JSON.stringify(h.typestr)}`);
     if (h.dataLength % dt.itemsize !== 0) throw bad(name, `data length ${h.dataLength} is not a multiple of ${dt.itemsize}`);
     if (elementCount(h.shape) * dt.itemsize > h.dataLength) throw bad(name, `shape ${JSON.stringify(h.shape)} holds more than its ${h.dataLength} bytes of data`);
     const strides = h.strides.map((s, i) => {

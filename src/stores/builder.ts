@@ -12,6 +12,7 @@
 
 import { type DType, dtype as toDType } from '../dtype.js';
 import { invalid, isNdshmError } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import { SharedNDArray } from '../ndarray/array.js';
 import { type Block, createBlock } from '../ndarray/block.js';
 import { type Order, contiguousStrides } from '../ndarray/layout.js';
@@ -134,6 +135,7 @@ export class StoreBuilder {
         this.#blocks.push(this.#create(undefined, [end], header.flagPack));
         for (const leaf of pack) leaf.segment = this.#blocks.length - 1;
       }
+      faultPoint('store.allocated');
       return this.#leaves.map((leaf) => {
         const block = this.#blocks[leaf.segment!]!;
         const strides = contiguousStrides(leaf.shape, leaf.order);
@@ -167,12 +169,16 @@ export class StoreBuilder {
       temp = Segment.create(randomSegmentName('st'), bytes.length, { mode: this.#mode });
       new Uint8Array(temp.buffer).set(bytes);
       temp.close();
+      faultPoint('store.manifest-written');
       if (this.persistent) {
         for (const block of this.#blocks) markPersistent(block);
+        faultPoint('store.marked-persistent');
         lifetime.keepIfPublished(dataNames, final, temp.inode);
       }
       const { exchanged } = lifetime.publish(temp.name, final, this.#overwrite ? 'replace' : 'create', this.persistent);
+      faultPoint('store.published');
       if (exchanged) disposeReplaced(this.name, temp.name, new Set(dataNames));
+      faultPoint('store.replaced-removed');
     } catch (err) {
       if (temp !== undefined && lifetime.isOwned(temp.name)) lifetime.removeOwned(temp.name, { ino: temp.inode });
       this.abort();
@@ -181,6 +187,7 @@ export class StoreBuilder {
     this.#state = 'done';
     for (const block of this.#blocks) {
       if (this.persistent) lifetime.disown(block.name!); // the store keeps them now
+      faultPoint('store.disowning');
       block.owned = false; // releasing our mapping must not remove them
       block.release();
     }

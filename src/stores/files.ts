@@ -1,74 +1,27 @@
-// Plain files for the .npy/.npz import and export: opening for reading with errors that name the
-// path, exact positioned reads, and writing a file in full under a temporary name before it appears.
+// Plain files for the .npy/.npz import and export: opening for reading without blocking (a FIFO is
+// EFTYPE, not a hang), exact positioned reads, and writing a file in full under a temporary name
+// before it appears (publish.ts). Errors name the path.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-import { NdshmError, type NdshmErrorCode, invalid } from '../errors.js';
+import { NdshmError, invalid, isNdshmError } from '../errors.js';
+import { type RegularFile, fsError, openRegular, readExactly, removeTemporary } from '../files.js';
+import { publishAtomically } from '../publish.js';
 
-const codes: Record<string, NdshmErrorCode> = {
-  ENOENT: 'ENOENT',
-  EEXIST: 'EEXIST',
-  EACCES: 'EACCES',
-  EPERM: 'EACCES',
-  ENOSPC: 'ENOSPC',
-  EISDIR: 'EINVAL',
-  ENOTDIR: 'ENOENT',
-};
-
-/** An ndshm error for a failed file operation, naming the path. */
-export function fileError(err: unknown, syscall: string, path: string): NdshmError {
-  const e = err as NodeJS.ErrnoException;
-  const code = codes[e.code ?? ''] ?? 'ESYSTEM';
-  const what = code === 'ENOENT' ? `no such file "${path}"` : `${syscall} "${path}": ${e.message}`;
-  return new NdshmError(code, what, { syscall, errno: typeof e.errno === 'number' ? Math.abs(e.errno) : undefined, cause: err });
-}
+export { fsError as fileError, readExactly };
 
 export function checkPath(path: unknown, what: string): string {
-  if (typeof path !== 'string' || path === '') throw invalid(`${what} must be a non-empty string, got ${JSON.stringify(path)}`);
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) throw invalid(`${what} must be a non-empty string, got ${JSON.stringify(path)}`);
   return path;
 }
 
-export interface InputFile {
-  readonly fd: number;
-  readonly size: number;
-  readonly path: string;
-}
+export type InputFile = RegularFile;
 
-/** Opens a regular file for reading; the caller closes `fd`. */
+/** Opens a regular file for reading (a symbolic link to one is fine: the caller named it); the caller closes `fd`. */
 export function openInput(path: string): InputFile {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw fileError(err, 'open', path);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw invalid(`"${path}" is not a regular file`);
-    return { fd, size: st.size, path };
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-}
-
-/** Fills `target` from the file at `position`; EBADHEADER if the file ends first. */
-export function readExactly(file: InputFile, target: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < target.length) {
-    let n: number;
-    try {
-      n = readSync(file.fd, target, done, target.length - done, position + done);
-    } catch (err) {
-      throw fileError(err, 'read', file.path);
-    }
-    if (n === 0) {
-      throw new NdshmError('EBADHEADER', `"${file.path}" ended at byte ${position + done}, ${target.length - done} bytes short (was it truncated while being read?)`);
-    }
-    done += n;
-  }
+  return openRegular(path, { noFollow: false });
 }
 
 /** Writes all of `bytes` at `position`. */
@@ -77,7 +30,7 @@ export function writeFully(fd: number, bytes: Uint8Array, position: number, path
   try {
     while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
   } catch (err) {
-    throw fileError(err, 'write', path);
+    throw fsError(err, 'write', path);
   }
 }
 
@@ -96,8 +49,7 @@ export function fileExists(path: string): NdshmError {
 
 /**
  * Writes `path` through `write(fd)` into a temporary file of the same directory, then gives it its
- * name in one step (rename replaces; link fails if `path` appeared meanwhile): nobody sees half a file,
- * and a failure leaves nothing behind.
+ * name in one step (publishAtomically): nobody sees half a file, and a failure leaves nothing behind.
  */
 export function writeFileAtomically(path: string, overwrite: boolean, write: (fd: number) => void): void {
   if (!overwrite && exists(path)) throw fileExists(path);
@@ -109,24 +61,20 @@ export function writeFileAtomically(path: string, overwrite: boolean, write: (fd
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') throw new NdshmError('ENOENT', `cannot write "${path}": no such directory "${dirname(path)}"`, { cause: err });
-      throw fileError(err, 'open', path);
+      throw fsError(err, 'open', path);
     }
     write(fd);
     closeSync(fd);
     fd = undefined;
     try {
-      if (overwrite) renameSync(temp, path);
-      else linkSync(temp, path);
+      // An exchange leaves the file we replaced under `temp`; it goes with the temporary name below.
+      publishAtomically(temp, path, overwrite ? 'replace' : 'create');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw fileExists(path);
-      throw fileError(err, overwrite ? 'rename' : 'link', path);
+      if (isNdshmError(err, 'EEXIST')) throw fileExists(path);
+      throw err;
     }
   } finally {
     if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(temp); // after link; or what a failure left
-    } catch {
-      // renamed, or never made
-    }
+    removeTemporary(temp);
   }
 }

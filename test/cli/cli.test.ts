@@ -11,7 +11,7 @@ import { exists, uniqueName } from '../helpers/shm.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 export function ndshm(...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

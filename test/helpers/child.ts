@@ -20,6 +20,7 @@ export interface SpawnOptions {
   gid?: number;
   command?: string[]; // run through a wrapper (e.g. unshare), the node command appended
   env?: Record<string, string>; // added to this process's environment
+  timeoutMs?: number; // kill -9 the child after this long (a hang is then a failed test, not a stuck suite)
 }
 
 export function spawnChild(script: string, args: string[] = [], options: SpawnOptions = {}): Child {
@@ -59,8 +60,16 @@ export function spawnChild(script: string, args: string[] = [], options: SpawnOp
     deliver();
   });
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  let timedOut = false;
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    proc.kill('SIGKILL');
+  }, options.timeoutMs);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    proc.on('close', (code, signal) => resolve({ code, signal, stderr })),
+    proc.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr: timedOut ? `${stderr}\n(killed: still running after ${options.timeoutMs} ms)` : stderr });
+    }),
   );
   return {
     process: proc,

@@ -293,7 +293,7 @@ describe('hdf5ToShm', () => {
     }
   });
 
-  it('a missing file is ENOENT, a file that is not HDF5 EINVAL, both naming the path', async () => {
+  it('a missing file is ENOENT, a file that is not HDF5 EINVAL, a directory EFTYPE, each naming the path', async () => {
     const name = uniqueName('h5m');
     const missing = join(dir, 'no-such.h5');
     await assert.rejects(nd.hdf5ToShm(missing, name), (err: nd.NdshmError) => err.code === 'ENOENT' && err.message.includes(missing));
@@ -305,7 +305,7 @@ describe('hdf5ToShm', () => {
     await assert.rejects(nd.hdf5ToShm(empty, name), (err: nd.NdshmError) => err.code === 'EINVAL' && err.message.includes(empty));
     const folder = join(dir, 'folder.h5');
     mkdirSync(folder);
-    await assert.rejects(nd.hdf5ToShm(folder, name), (err: nd.NdshmError) => err.code === 'EINVAL' && err.message.includes(folder));
+    await assert.rejects(nd.hdf5ToShm(folder, name), (err: nd.NdshmError) => err.code === 'EFTYPE' && err.message.includes(folder));
     // An HDF5 signature with the rest cut off (HDF5 prints its error stack to stderr here).
     const truncated = join(dir, 'truncated.h5');
     writeFileSync(truncated, readFileSync(small).subarray(0, 64));

@@ -2,10 +2,11 @@
 // The file is checked first with plain fs calls: h5wasm reports a missing or foreign file only as a
 // negative id after printing HDF5's error stack.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { NdshmError, invalid } from '../../errors.js';
+import { NdshmError, invalid, isNdshmError } from '../../errors.js';
+import { openRegular } from '../../files.js';
 
 export type H5wasm = typeof import('h5wasm/node');
 export type H5File = InstanceType<H5wasm['File']>;
@@ -30,20 +31,21 @@ export async function loadH5wasm(): Promise<H5wasm> {
 // The superblock signature; it is at byte 0, or at 512, 1024, 2048, ... after a user block.
 const signature = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/** ENOENT, EACCES or EINVAL (naming `path`) unless `path` is a readable file with an HDF5 signature. */
+/**
+ * ENOENT, EACCES, EFTYPE (a FIFO, a directory: never blocks) or EINVAL (naming `path`) unless `path`
+ * is a readable regular file with an HDF5 signature.
+ */
 export function checkHdf5File(path: string): void {
-  let fd: number;
+  let file;
   try {
-    fd = openSync(path, 'r');
+    file = openRegular(path, { noFollow: false });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new NdshmError('ENOENT', `no HDF5 file at ${path}`, { cause: err });
-    if (code === 'EACCES' || code === 'EPERM') throw new NdshmError('EACCES', `cannot read ${path}: permission denied`, { cause: err });
-    throw invalid(`cannot open ${path}: ${(err as Error).message}`);
+    if (isNdshmError(err, 'ENOENT')) throw new NdshmError('ENOENT', `no HDF5 file at ${path}`, { cause: err });
+    throw err;
   }
+  const { fd } = file;
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) throw invalid(`${path} is not a file`);
     const head = Buffer.alloc(signature.length);
     for (let at = 0; at + signature.length <= stat.size; at = at === 0 ? 512 : at * 2) {
       if (readSync(fd, head, 0, head.length, at) === head.length && head.equals(signature)) return;
