@@ -104,6 +104,38 @@ export function codeForErrno(errno: number | string): NdshmErrorCode {
   return Object.hasOwn(errnoCodes, name) ? errnoCodes[name]! : 'ESYSTEM';
 }
 
+/**
+ * A value the caller (or a file, a manifest, a message) gave, for an error message: never throws,
+ * whatever it is (a symbol, a bigint, an object without a prototype, a hostile proxy), and short.
+ */
+export function show(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+      case 'bigint':
+        return `${value}n`;
+      case 'symbol':
+        return value.toString();
+      case 'function':
+        return 'a function';
+      case 'undefined':
+        return 'undefined';
+      case 'number':
+      case 'boolean':
+        return String(value);
+      default: {
+        if (value === null) return 'null';
+        const json = JSON.stringify(value, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
+        if (json !== undefined) return json.length > 80 ? `${json.slice(0, 80)}…` : json;
+      }
+    }
+  } catch {
+    // a throwing getter or proxy trap: say what it is instead
+  }
+  return Object.prototype.toString.call(value);
+}
+
 export function invalid(message: string, segment?: string): NdshmError {
   return new NdshmError('EINVAL', message, { segment });
 }

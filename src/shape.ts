@@ -1,7 +1,7 @@
 // Shapes: the element count of a shape, and the check every shape from outside passes (a caller's,
 // a header's, a handle's, a manifest's, a file's), so that no derived size is ever unsafe.
 
-import { NdshmError, invalid } from './errors.js';
+import { invalid, NdshmError, show } from './errors.js';
 
 /** Dimensions an array may have (numpy's limit). */
 export const maxDims = 32;
@@ -25,10 +25,10 @@ export function checkShape(shape: unknown, what = 'shape', itemsize = 1): number
   for (let i = 0; i < dims.length; i++) {
     const d: unknown = dims[i];
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw invalid(`${what}[${i}] must be a non-negative integer, got ${String(d)}`);
+      throw invalid(`${what}[${i}] must be a non-negative integer, got ${show(d)}`);
     }
     n *= d;
   }
-  if (!Number.isSafeInteger(n * itemsize)) throw new NdshmError('ETOOBIG', `${what} ${JSON.stringify(dims)} has too many elements`);
+  if (!Number.isSafeInteger(n * itemsize)) throw new NdshmError('ETOOBIG', `${what} ${show(dims)} has too many elements`);
   return dims.slice() as number[];
 }

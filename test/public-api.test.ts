@@ -1,7 +1,9 @@
 // A snapshot of the public exports: adding or removing one is a visible change to this list.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import * as ndshm from '../src/index.js';
 
@@ -38,4 +40,21 @@ it('exports exactly the public API', () => {
     'unlinkedArraysToShm',
     'unpackArrays',
   ]);
+});
+
+it('the published declarations hold no internals', () => {
+  const read = (file: string): string => readFileSync(fileURLToPath(new URL(`../src/${file}`, import.meta.url)), 'utf8');
+  const checks: [string, RegExp][] = [
+    ['ndarray/array.d.ts', /\b(fillFrom|copyInto)\(|constructor\(block/],
+    ['ndarray/open.d.ts', /\bmanager\?/],
+    ['ndarray/create.d.ts', /interface ArrayCreateOptions[^}]*\bmanager\?/],
+    ['regions/triton.d.ts', /\b(segmentName|checkedSegment|detach)\b/],
+    ['segment/segment.d.ts', /\bstatic (openForeign|createForeign)\b/],
+  ];
+  for (const [file, internal] of checks) assert.doesNotMatch(read(file), internal, file);
+  for (const file of ['index.d.ts', 'ndarray/array.d.ts', 'regions/triton.d.ts', 'segment/segment.d.ts']) {
+    assert.doesNotMatch(read(file), /@internal/, file);
+  }
+  assert.match(read('ndarray/array.d.ts'), /private constructor\(\);/);
+  assert.match(read('segment/segment.d.ts'), /private constructor\(\);/);
 });

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 
 import { type DType, type DTypeLike, type TypedArray, dtype as toDType } from '../dtype.js';
-import { NdshmError, invalid } from '../errors.js';
+import { invalid, NdshmError, show } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { contiguousBytes } from '../contiguous.js';
 import { Block, type Scope } from './block.js';
@@ -22,6 +22,13 @@ export interface ArrayFromOptions extends ArrayCreateOptions {
   shape?: readonly number[];
 }
 
+/** Inside ndshm: a SharedNDArray over a block (the constructor is private to users). */
+export let makeArray: (block: Block, layout: Layout, dtype: DType) => SharedNDArray;
+/** Inside ndshm: sets a C-contiguous array's elements, in order, from `values` (converted as set() does). */
+export let fillArrayFrom: (array: SharedNDArray, values: Iterable<unknown>) => void;
+/** Inside ndshm: copies one array's elements into another of the same shape and dtype, bit for bit. */
+export let copyArrayInto: (from: SharedNDArray, to: SharedNDArray) => void;
+
 export class SharedNDArray {
   readonly dtype: DType;
   readonly shape: readonly number[];
@@ -29,8 +36,10 @@ export class SharedNDArray {
   readonly #layout: Layout;
   #accessor: Accessor | undefined;
 
-  /** @internal Use the static factories. `dtype` is the view's (a pack segment's block is bytes). */
-  constructor(block: Block, layout: Layout, dtype: DType) {
+  // Arrays come from the static factories (and, inside ndshm, from makeArray). `dtype` is the view's
+  // (a pack segment's block is bytes).
+  private constructor(block: Block, layout: Layout, dtype: DType) {
+    if (!(block instanceof Block)) throw invalid('SharedNDArrays are made by SharedNDArray.empty/zeros/full/from/open, not by new');
     this.#block = block;
     this.#layout = layout;
     this.dtype = dtype;
@@ -204,9 +213,9 @@ export class SharedNDArray {
     let at = this.#layout.offset;
     for (let i = 0; i < shape.length; i++) {
       let v = idx[i] as number;
-      if (!Number.isSafeInteger(v)) throw invalid(`index ${i} must be an integer, got ${String(idx[i])}`);
+      if (!Number.isSafeInteger(v)) throw invalid(`index ${i} must be an integer, got ${show(idx[i])}`);
       if (v < 0) v += shape[i]!;
-      if (v < 0 || v >= shape[i]!) throw new NdshmError('ERANGE', `index ${String(idx[i])} is out of bounds for axis ${i} with size ${shape[i]}`);
+      if (v < 0 || v >= shape[i]!) throw new NdshmError('ERANGE', `index ${show(idx[i])} is out of bounds for axis ${i} with size ${shape[i]}`);
       at += v * strides[i]!;
     }
     return at;
@@ -268,7 +277,7 @@ export class SharedNDArray {
     const n = this.ndim;
     const order = axes.length === 0 ? [...Array(n).keys()].reverse() : axes.map((a) => (a < 0 ? a + n : a));
     const sorted = [...order].sort((a, b) => a - b);
-    if (order.length !== n || sorted.some((a, i) => a !== i)) throw invalid(`transpose: axes ${JSON.stringify(axes)} are not a permutation of 0..${n - 1}`);
+    if (order.length !== n || sorted.some((a, i) => a !== i)) throw invalid(`transpose: axes ${show(axes)} are not a permutation of 0..${n - 1}`);
     const { shape, strides, offset } = this.#layout;
     return new SharedNDArray(this.#block, { shape: order.map((a) => shape[a]!), strides: order.map((a) => strides[a]!), offset }, this.dtype);
   }
@@ -282,7 +291,7 @@ export class SharedNDArray {
     const requested = (shape.length === 1 && Array.isArray(shape[0]) ? shape[0] : shape) as number[];
     const dims = resolveShape(requested, this.size);
     const strides = reshapeStrides(this.shape, this.#layout.strides, dims);
-    if (strides === undefined) throw invalid(`cannot reshape this ${JSON.stringify(this.shape)} view to ${JSON.stringify(dims)} without copying: copy() it first`);
+    if (strides === undefined) throw invalid(`cannot reshape this ${show(this.shape)} view to ${show(dims)} without copying: copy() it first`);
     return new SharedNDArray(this.#block, { shape: dims, strides, offset: this.#layout.offset }, this.dtype);
   }
 
@@ -295,7 +304,7 @@ export class SharedNDArray {
     const target = dtype === undefined ? this.dtype : toDType(dtype);
     const out = SharedNDArray.empty(this.shape, target, create);
     try {
-      if (target.typestr === this.dtype.typestr) this.copyInto(out);
+      if (target.typestr === this.dtype.typestr) this.#copyIntoArray(out);
       else {
         const from = this.#access();
         const to = out.#access();
@@ -327,8 +336,14 @@ export class SharedNDArray {
     return build(0, this.#layout.offset);
   }
 
-  /** @internal Sets this C-contiguous array's elements, in order, from `values` (converted as set() does). */
-  fillFrom(values: Iterable<unknown>): void {
+  static {
+    makeArray = (block, layout, dtype) => new SharedNDArray(block, layout, dtype);
+    fillArrayFrom = (array, values) => array.#fillFrom(values);
+    copyArrayInto = (from, to) => from.#copyIntoArray(to);
+  }
+
+  /** Sets this C-contiguous array's elements, in order, from `values` (converted as set() does). */
+  #fillFrom(values: Iterable<unknown>): void {
     this.#writable();
     if (!isContiguous(this.#layout, 'C')) throw invalid('fillFrom needs a C-contiguous array');
     const acc = this.#access();
@@ -341,10 +356,10 @@ export class SharedNDArray {
     if (i !== end) throw invalid(`${i - this.#layout.offset} values for ${this.size} elements`);
   }
 
-  /** @internal Copies this array's elements into `target` (same shape and dtype), bit for bit. */
-  copyInto(target: SharedNDArray): void {
+  /** Copies this array's elements into `target` (same shape and dtype), bit for bit. */
+  #copyIntoArray(target: SharedNDArray): void {
     if (target.dtype.typestr !== this.dtype.typestr || target.shape.join() !== this.shape.join()) {
-      throw invalid(`copyInto: ${this.dtype.typestr}${JSON.stringify(this.shape)} into ${target.dtype.typestr}${JSON.stringify(target.shape)}`);
+      throw invalid(`copyInto: ${this.dtype.typestr}${show(this.shape)} into ${target.dtype.typestr}${show(target.shape)}`);
     }
     target.#writable();
     this.#copyInto(target.#block, target.#layout);

@@ -4,11 +4,11 @@
 import { randomBytes } from 'node:crypto';
 
 import { type DType, type TypedArray, dtype as toDType } from '../dtype.js';
-import { NdshmError, closedError, isNdshmError } from '../errors.js';
+import { closedError, isNdshmError, NdshmError, show } from '../errors.js';
 import * as header from '../segment/header.js';
 import * as lifetime from '../segment/lifetime.js';
 import { envTag, self } from '../segment/owner.js';
-import { Segment } from '../segment/segment.js';
+import { Segment, openForeignSegment } from '../segment/segment.js';
 import { elementCount } from '../shape.js';
 
 /**
@@ -245,9 +245,9 @@ export function openBlock(name: string, options: OpenBlockOptions): { block: Blo
       dt = undefined;
     }
     // Exactly the typestrs docs/format.md lists ("<f8", "|b1", ...), not other spellings toDType knows.
-    if (dt === undefined || dt.typestr !== h.typestr) throw bad(name, `unsupported typestr ${JSON.stringify(h.typestr)}`);
+    if (dt === undefined || dt.typestr !== h.typestr) throw bad(name, `unsupported typestr ${show(h.typestr)}`);
     if (h.dataLength % dt.itemsize !== 0) throw bad(name, `data length ${h.dataLength} is not a multiple of ${dt.itemsize}`);
-    if (elementCount(h.shape) * dt.itemsize > h.dataLength) throw bad(name, `shape ${JSON.stringify(h.shape)} holds more than its ${h.dataLength} bytes of data`);
+    if (elementCount(h.shape) * dt.itemsize > h.dataLength) throw bad(name, `shape ${show(h.shape)} holds more than its ${h.dataLength} bytes of data`);
     const strides = h.strides.map((s, i) => {
       if (s % dt.itemsize !== 0) throw bad(name, `strides[${i}] ${s} is not a multiple of the item size ${dt.itemsize}`);
       return s / dt.itemsize;
@@ -289,7 +289,7 @@ export function adopt(block: Block, segment: Segment, offer: bigint): boolean {
  * elements of `dt`, as the caller says; the segment must be at least that large.
  */
 export function openRawBlock(name: string, dt: DType, count: number, options: OpenBlockOptions): Block {
-  const segment = Segment.openForeign(name, options.readOnly, options.allowOtherUsers ?? false);
+  const segment = openForeignSegment(name, options.readOnly, options.allowOtherUsers ?? false);
   const dataLength = count * dt.itemsize;
   if (segment.byteLength < dataLength) {
     segment.close();

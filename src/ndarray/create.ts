@@ -1,7 +1,7 @@
 // New arrays: memory for a shape and dtype, and the copy of a source into it.
 
 import { type DType, type TypedArray, dtype as toDType, dtypeOfArray, isTypedArray } from '../dtype.js';
-import { invalid } from '../errors.js';
+import { invalid, show } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { validateName } from '../segment/names.js';
 import { type Block, type Scope, createBlock } from './block.js';
@@ -16,8 +16,27 @@ export interface ArrayCreateOptions {
   scope?: Scope;
   /** Permission bits. Default 0o600. */
   mode?: number;
-  /** Register the array with this manager: its shutdown() releases it. */
-  manager?: { track(block: Block): void };
+  /** @internal A SharedMemoryManager's tracker (its shutdown() releases the array). */
+  manager?: Tracker;
+}
+
+/** What SharedMemoryManager registers arrays with; only trackers it made are accepted. */
+export interface Tracker {
+  track(block: Block): void;
+}
+const trackers = new WeakSet<object>();
+
+export function newTracker(track: (block: Block) => void): Tracker {
+  const tracker = { track };
+  trackers.add(tracker);
+  return tracker;
+}
+
+/** The manager option, checked: EINVAL unless SharedMemoryManager made it. */
+export function checkTracker(manager: unknown): Tracker | undefined {
+  if (manager === undefined) return undefined;
+  if (typeof manager !== 'object' || manager === null || !trackers.has(manager)) throw invalid('manager is not an option (use a SharedMemoryManager\'s methods)');
+  return manager as Tracker;
 }
 
 export const createOptionKeys = ['name', 'order', 'scope', 'mode', 'manager'] as const;
@@ -30,19 +49,20 @@ export interface Allocation {
 export function checkScope(scope: unknown): Scope {
   if (scope === undefined) return 'local';
   if (scope === 'local' || scope === 'remote' || scope === null) return scope;
-  throw invalid(`scope must be 'local', 'remote' or null, got ${JSON.stringify(scope)}`);
+  throw invalid(`scope must be 'local', 'remote' or null, got ${show(scope)}`);
 }
 
 export function allocate(shape: unknown, dtype: unknown, options: ArrayCreateOptions | undefined, where: string, extraKeys: readonly string[] = []): Allocation {
   const opts = checkOptions(options, [...createOptionKeys, ...extraKeys], where);
+  const manager = checkTracker(opts.manager);
   const dims = checkShape(shape);
   const dt = toDType((dtype ?? 'float64') as string);
   const order = opts.order ?? 'C';
-  if (order !== 'C' && order !== 'F') throw invalid(`order must be 'C' or 'F', got ${JSON.stringify(opts.order)}`);
+  if (order !== 'C' && order !== 'F') throw invalid(`order must be 'C' or 'F', got ${show(opts.order)}`);
   if (opts.name !== undefined) validateName(opts.name);
   const strides = contiguousStrides(dims, order);
   const block = createBlock(dt, dims, strides, { name: opts.name, scope: checkScope(opts.scope), mode: opts.mode });
-  opts.manager?.track(block);
+  manager?.track(block);
   return { block, layout: { shape: dims, strides, offset: 0 } };
 }
 
@@ -120,7 +140,7 @@ export function describeSource(source: unknown, dtype: string | undefined, shape
   if (isTypedArray(source)) {
     const native = dtypeOfArray(source as TypedArray);
     const dims = shape !== undefined ? checkShape(shape) : [source.length];
-    if (sizeOf(dims) !== source.length) throw invalid(`shape ${JSON.stringify(shape)} does not hold ${source.length} elements`);
+    if (sizeOf(dims) !== source.length) throw invalid(`shape ${show(shape)} does not hold ${source.length} elements`);
     return { dtype: dtype === undefined ? native : toDType(dtype), shape: dims, values: () => source as Iterable<unknown> };
   }
   if (isScijs(source)) {

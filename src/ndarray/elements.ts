@@ -2,7 +2,7 @@
 // bigints for 64-bit integers, booleans for bool, [real, imaginary] for complex.
 
 import { type DType, type TypedArray, hasFloat16Array } from '../dtype.js';
-import { invalid } from '../errors.js';
+import { invalid, show } from '../errors.js';
 import type { Layout } from './layout.js';
 
 export type Scalar = number | bigint | boolean | readonly [number, number];
@@ -61,7 +61,7 @@ function toBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'boolean') return value ? 1n : 0n;
   if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
-  throw invalid(`cannot store ${String(value)} in a 64-bit integer array (use an integer or a bigint)`);
+  throw invalid(`cannot store ${show(value)} in a 64-bit integer array (use an integer or a bigint)`);
 }
 
 function toComplex(value: unknown): readonly [number, number] {

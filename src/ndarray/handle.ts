@@ -1,7 +1,7 @@
 // The reference that crosses thread and process boundaries: a small plain object whose size does
 // not depend on the array's (it names the memory and says how to view it).
 
-import { NdshmError, invalid } from '../errors.js';
+import { invalid, NdshmError, show } from '../errors.js';
 import { maxForeignNameLength, validateName } from '../segment/names.js';
 import { elementCount } from '../shape.js';
 import type { Scope } from './block.js';
@@ -44,7 +44,7 @@ function checkInts(value: unknown, what: string, allowNegative: boolean): number
   if (!Array.isArray(value) || value.length > 32) throw invalid(`handle.${what} must be an array of at most 32 integers`);
   for (let i = 0; i < value.length; i++) {
     const v: unknown = value[i];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || (!allowNegative && v < 0)) throw invalid(`handle.${what}[${i}] is not valid: ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || (!allowNegative && v < 0)) throw invalid(`handle.${what}[${i}] is not valid: ${show(v)}`);
   }
   return value as number[];
 }
@@ -57,7 +57,7 @@ export function checkHandle(h: unknown): SharedNDArrayHandle {
   if (typeof h.id !== 'string' || !isDigits(h.id, 16, true)) throw invalid('handle.id must be a hex string');
   if (typeof h.dtype !== 'string') throw invalid('handle.dtype must be a typestr');
   const shape = checkInts(h.shape, 'shape', false);
-  if (!Number.isSafeInteger(elementCount(shape) * 16)) throw invalid(`handle.shape ${JSON.stringify(shape)} has too many elements`);
+  if (!Number.isSafeInteger(elementCount(shape) * 16)) throw invalid(`handle.shape ${show(shape)} has too many elements`);
   const strides = checkInts(h.strides, 'strides', true);
   if (shape.length !== strides.length) throw invalid('handle.shape and handle.strides differ in length');
   if (typeof h.offset !== 'number' || !Number.isSafeInteger(h.offset) || h.offset < 0) throw invalid('handle.offset must be a non-negative integer');

@@ -7,7 +7,7 @@
 //   null             a new axis of length 1 (numpy's None / np.newaxis)
 //   [0, 2, 2]        an index array (or a boolean mask): the result is a copy
 
-import { NdshmError, invalid } from '../errors.js';
+import { invalid, NdshmError, show } from '../errors.js';
 import { type Layout, type SliceSpec, sliceIndices } from './layout.js';
 
 export type Index = number | string | SliceSpec | null | readonly number[] | readonly boolean[];
@@ -33,7 +33,7 @@ function parse(spec: Index, position: number): Parsed {
     if (spec.trim() === '...') return { kind: 'ellipsis' };
     if (/^\s*-?\d+\s*$/.test(spec)) return { kind: 'index', i: Number(spec) };
     const m = slicePattern.exec(spec);
-    if (m === null) throw invalid(`index ${position}: ${JSON.stringify(spec)} is not a slice such as "1:5", "::-1" or "..."`);
+    if (m === null) throw invalid(`index ${position}: ${show(spec)} is not a slice such as "1:5", "::-1" or "..."`);
     const num = (s: string | undefined): number | null => (s === undefined ? null : Number(s));
     return { kind: 'slice', spec: { start: num(m[1]), stop: num(m[2]), step: num(m[3]) } };
   }

@@ -1,6 +1,6 @@
 // Shapes and strides, in elements. Pure arithmetic, no memory: the rules are numpy's.
 
-import { invalid } from '../errors.js';
+import { invalid, show } from '../errors.js';
 import { checkShape, elementCount as sizeOf } from '../shape.js';
 
 export type Order = 'C' | 'F';
@@ -107,10 +107,10 @@ export function resolveShape(requested: readonly number[], size: number): number
   checkShape(dims, 'reshape shape');
   const known = sizeOf(dims);
   if (unknown >= 0) {
-    if (known === 0 || size % known !== 0) throw invalid(`cannot reshape an array of size ${size} into ${JSON.stringify(requested)}`);
+    if (known === 0 || size % known !== 0) throw invalid(`cannot reshape an array of size ${size} into ${show(requested)}`);
     dims[unknown] = size / known;
   }
-  if (sizeOf(dims) !== size) throw invalid(`cannot reshape an array of size ${size} into ${JSON.stringify(requested)}`);
+  if (sizeOf(dims) !== size) throw invalid(`cannot reshape an array of size ${size} into ${show(requested)}`);
   return dims;
 }
 
@@ -123,12 +123,12 @@ export interface SliceSpec {
 /** Python's slice.indices(length), then the number of elements. */
 export function sliceIndices(spec: SliceSpec, length: number): { start: number; step: number; count: number } {
   const step = spec.step ?? 1;
-  if (!Number.isSafeInteger(step) || step === 0) throw invalid(`slice step must be a non-zero integer, got ${String(spec.step)}`);
+  if (!Number.isSafeInteger(step) || step === 0) throw invalid(`slice step must be a non-zero integer, got ${show(spec.step)}`);
   const lower = step < 0 ? -1 : 0;
   const upper = step < 0 ? length - 1 : length;
   const clamp = (v: number | null | undefined, fallback: number, what: string): number => {
     if (v === null || v === undefined) return fallback;
-    if (!Number.isSafeInteger(v)) throw invalid(`slice ${what} must be an integer, got ${String(v)}`);
+    if (!Number.isSafeInteger(v)) throw invalid(`slice ${what} must be an integer, got ${show(v)}`);
     const w = v < 0 ? v + length : v;
     return w < lower ? lower : w > upper ? upper : w;
   };

@@ -1,10 +1,10 @@
 // jztools' XSharedMemoryManager: everything made or opened through it is released when it ends.
 
 import type { DTypeLike } from '../dtype.js';
-import { NdshmError } from '../errors.js';
+import { NdshmError, isNdshmError } from '../errors.js';
 import { type ArrayFromOptions, SharedNDArray } from './array.js';
 import type { Block } from './block.js';
-import type { ArrayCreateOptions } from './create.js';
+import { type ArrayCreateOptions, type Tracker, newTracker } from './create.js';
 import type { Scalar } from './elements.js';
 import type { SharedNDArrayHandle } from './handle.js';
 import type { ArrayOpenOptions } from './open.js';
@@ -61,7 +61,12 @@ export class SharedMemoryManager {
       }
     }
     this.#blocks.clear();
-    if (errors.length > 0) throw new AggregateError(errors, `SharedMemoryManager.shutdown: ${errors.length} arrays failed to release`);
+    if (errors.length === 0) return;
+    const first = errors[0] as NdshmError;
+    if (errors.length === 1) throw first;
+    throw new NdshmError(isNdshmError(first) ? first.code : 'ESYSTEM', `SharedMemoryManager.shutdown: ${errors.length} arrays failed to release; the first: ${first.message}`, {
+      cause: new AggregateError(errors),
+    });
   }
 
   [Symbol.dispose](): void {
@@ -72,13 +77,11 @@ export class SharedMemoryManager {
     this.shutdown();
   }
 
-  #tracker(): { track(block: Block): void } {
+  #tracker(): Tracker {
     if (this.#shut) throw new NdshmError('ECLOSED', 'this SharedMemoryManager has been shut down');
-    return {
-      track: (block) => {
-        this.#blocks.add(block);
-        block.onRelease(() => this.#blocks.delete(block));
-      },
-    };
+    return newTracker((block) => {
+      this.#blocks.add(block);
+      block.onRelease(() => this.#blocks.delete(block));
+    });
   }
 }

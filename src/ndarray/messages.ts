@@ -82,6 +82,7 @@ interface MessageTarget {
 
 /** Sends `message` with its arrays packed, to a Worker, MessagePort, parentPort or ChildProcess. */
 export function sendArrays(target: MessageTarget, message: unknown): void {
+  if ((typeof target !== 'object' && typeof target !== 'function') || target === null) throw invalid('sendArrays: the target must be a Worker, MessagePort, parentPort or ChildProcess');
   const packed = packArrays(message);
   if (typeof target.postMessage === 'function') target.postMessage(packed);
   else if (typeof target.send === 'function') target.send(packed);

@@ -1,11 +1,12 @@
 // Attaching to an existing array, by name (its whole base array) or by handle (any view of it).
 
 import { type DType, dtype as toDType } from '../dtype.js';
-import { NdshmError, isNdshmError } from '../errors.js';
+import { isNdshmError, NdshmError, show } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import { validateName } from '../segment/names.js';
 import { elementCount } from '../shape.js';
 import { type Block, adopt, openBlock, openRawBlock } from './block.js';
+import { type Tracker, checkTracker } from './create.js';
 import { type SharedNDArrayHandle, checkHandle, isHandle, staleHandle } from './handle.js';
 import { type Layout, extent } from './layout.js';
 
@@ -15,7 +16,7 @@ export interface ArrayOpenOptions {
   /** Attach to an array another user owns (default false: EACCES). */
   allowOtherUsers?: boolean;
   /** @internal SharedMemoryManager's tracking. */
-  manager?: { track(block: Block): void };
+  manager?: Tracker;
 }
 
 function outOfBounds(block: Block, what: string): NdshmError {
@@ -50,7 +51,7 @@ export function viewOf(block: Block, handle: SharedNDArrayHandle): { layout: Lay
     try {
       dt = toDType(handle.dtype);
     } catch (err) {
-      if (isNdshmError(err, 'EINVAL')) throw new NdshmError('EBADHEADER', `handle dtype ${JSON.stringify(handle.dtype)} is not supported`, { segment: name });
+      if (isNdshmError(err, 'EINVAL')) throw new NdshmError('EBADHEADER', `handle dtype ${show(handle.dtype)} is not supported`, { segment: name });
       throw err;
     }
   }
@@ -65,9 +66,10 @@ export function viewOf(block: Block, handle: SharedNDArrayHandle): { layout: Lay
 
 export function openArray(target: string | SharedNDArrayHandle, options?: ArrayOpenOptions): { block: Block; layout: Layout; dtype: DType } {
   const opts = checkOptions(options, ['readOnly', 'allowOtherUsers', 'manager'], 'SharedNDArray.open');
+  const manager = checkTracker(opts.manager);
   const open = { readOnly: checkBoolean(opts.readOnly, 'readOnly', false), allowOtherUsers: checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false) };
   const handle = isHandle(target) ? checkHandle(target) : undefined;
-  if (handle?.raw) return openRawView(handle, open, opts.manager);
+  if (handle?.raw) return openRawView(handle, open, manager);
   const name = handle?.name ?? validateName(target, 'array name');
   const { block, segment } = openBlock(name, open);
   try {
@@ -78,7 +80,7 @@ export function openArray(target: string | SharedNDArrayHandle, options?: ArrayO
       ({ layout, dtype: dt } = viewOf(block, handle));
       if (handle.scope === 'remote' && handle.offer !== undefined) adopt(block, segment, BigInt(handle.offer));
     }
-    opts.manager?.track(block);
+    manager?.track(block);
     return { block, layout, dtype: dt };
   } catch (err) {
     block.release();
@@ -87,12 +89,12 @@ export function openArray(target: string | SharedNDArrayHandle, options?: ArrayO
 }
 
 /** A raw handle: the segment has no header, so the handle's view is checked against its size. */
-function openRawView(handle: SharedNDArrayHandle, open: { readOnly: boolean; allowOtherUsers: boolean }, manager: ArrayOpenOptions['manager']): { block: Block; layout: Layout; dtype: DType } {
+function openRawView(handle: SharedNDArrayHandle, open: { readOnly: boolean; allowOtherUsers: boolean }, manager: Tracker | undefined): { block: Block; layout: Layout; dtype: DType } {
   let dt: DType;
   try {
     dt = toDType(handle.dtype);
   } catch {
-    throw new NdshmError('EINVAL', `handle dtype ${JSON.stringify(handle.dtype)} is not supported`, { segment: handle.name });
+    throw new NdshmError('EINVAL', `handle dtype ${show(handle.dtype)} is not supported`, { segment: handle.name });
   }
   const size = dt.itemsize;
   if (handle.offset % size !== 0 || handle.strides.some((s) => s % size !== 0)) throw new NdshmError('EINVAL', 'raw handle offsets are not multiples of the item size');

@@ -3,7 +3,7 @@
 
 import { type HasContiguousBytes, contiguousBytes, hasContiguousBytes } from '../contiguous.js';
 import { type DTypeLike, type TypedArray, byteSwappedCopy, dtype as toDType, isTypedArray } from '../dtype.js';
-import { NdshmError, invalid, isNdshmError } from '../errors.js';
+import { invalid, isNdshmError, NdshmError, show } from '../errors.js';
 import { checkBoolean, checkOptions, checkSize, formatBytes } from '../options.js';
 import { validateName } from '../segment/names.js';
 import { Segment } from '../segment/segment.js';
@@ -37,6 +37,15 @@ interface Holder {
 }
 const holders = new Map<string, Holder>();
 
+interface RegionState {
+  readonly segmentName: string;
+  segment: Segment | undefined;
+}
+
+// A region's segment is this module's alone: users see the Triton fields, nothing to misuse.
+const states = new WeakMap<SharedMemoryRegion, RegionState>();
+const token = Symbol('SharedMemoryRegion');
+
 export class SharedMemoryRegion {
   /** The name the caller registers with the Triton server. */
   readonly tritonShmName: string;
@@ -44,42 +53,45 @@ export class SharedMemoryRegion {
   readonly shmKey: string;
   /** The usable size: the size asked for, even when a larger region was reused. */
   readonly byteSize: number;
-  /** @internal */ readonly segmentName: string;
-  #segment: Segment | undefined;
 
-  /** @internal */
-  constructor(tritonShmName: string, shmKey: string, segmentName: string, byteSize: number, segment: Segment) {
+  /** Regions come from createSharedMemoryRegion (EINVAL otherwise). */
+  constructor(...args: never[]);
+  constructor(...args: unknown[]) {
+    const [key, tritonShmName, shmKey, byteSize, state] = args as [symbol, string, string, number, RegionState];
+    if (key !== token) throw new SharedMemoryException('EINVAL', 'regions are made by createSharedMemoryRegion(), not by new SharedMemoryRegion()');
     this.tritonShmName = tritonShmName;
     this.shmKey = shmKey;
-    this.segmentName = segmentName;
     this.byteSize = byteSize;
-    this.#segment = segment;
+    states.set(this, state);
   }
 
   get closed(): boolean {
-    return this.#segment === undefined;
-  }
-
-  /** @internal The open segment; ECLOSED after destroy, ETRUNCATED if it shrank under us. */
-  checkedSegment(): Segment {
-    const segment = this.#segment;
-    if (segment === undefined) {
-      throw new SharedMemoryException('ECLOSED', `shared memory region "${this.shmKey}" was destroyed`, { segment: this.segmentName });
-    }
-    segment.check();
-    return segment;
-  }
-
-  /** @internal */
-  detach(): Segment | undefined {
-    const segment = this.#segment;
-    this.#segment = undefined;
-    return segment;
+    return states.get(this)?.segment === undefined;
   }
 
   [Symbol.dispose](): void {
     destroySharedMemoryRegion(this);
   }
+}
+
+/** The key of a region for messages (anything else the caller passed is not trusted to print). */
+const keyOf = (region: unknown): string => (region instanceof SharedMemoryRegion && states.has(region) ? region.shmKey : '?');
+
+function stateOf(region: unknown): RegionState {
+  const state = region instanceof SharedMemoryRegion ? states.get(region) : undefined;
+  if (state === undefined) throw invalid('region must be a SharedMemoryRegion that createSharedMemoryRegion returned');
+  return state;
+}
+
+/** The open segment; ECLOSED after destroy, ETRUNCATED if it shrank under us. */
+function checkedSegment(region: SharedMemoryRegion): Segment {
+  const state = stateOf(region);
+  const segment = state.segment;
+  if (segment === undefined) {
+    throw new SharedMemoryException('ECLOSED', `shared memory region "${region.shmKey}" was destroyed`, { segment: state.segmentName });
+  }
+  segment.check();
+  return segment;
 }
 
 function rethrow(err: unknown, what: string): never {
@@ -92,7 +104,7 @@ function rethrow(err: unknown, what: string): never {
       errno: err.errno,
     });
   }
-  throw new SharedMemoryException('ESYSTEM', `${what}: ${String(err)}`, { cause: err });
+  throw new SharedMemoryException('ESYSTEM', `${what}: ${show(err)}`, { cause: err });
 }
 
 function segmentNameOf(shmKey: unknown): string {
@@ -145,7 +157,7 @@ export function createSharedMemoryRegion(
   try {
     const opts = checkOptions(options, ['createOnly', 'mode', 'persistent', 'allowOtherUsers'], 'createSharedMemoryRegion');
     if (typeof tritonShmName !== 'string' || tritonShmName.length === 0) {
-      throw invalid(`tritonShmName must be a non-empty string, got ${JSON.stringify(tritonShmName)}`);
+      throw invalid(`tritonShmName must be a non-empty string, got ${show(tritonShmName)}`);
     }
     const name = segmentNameOf(shmKey);
     const size = checkSize(byteSize, 'byteSize');
@@ -154,9 +166,9 @@ export function createSharedMemoryRegion(
     holder.count++;
     holder.createdHere ||= created;
     holders.set(name, holder);
-    return new SharedMemoryRegion(tritonShmName, shmKey, name, size, segment);
+    return new (SharedMemoryRegion as unknown as new (...a: unknown[]) => SharedMemoryRegion)(token, tritonShmName, shmKey, size, { segmentName: name, segment });
   } catch (err) {
-    rethrow(err, `unable to create the shared memory region "${String(shmKey)}"`);
+    rethrow(err, `unable to create the shared memory region ${typeof shmKey === 'string' ? JSON.stringify(shmKey) : '?'}`);
   }
 }
 
@@ -182,7 +194,7 @@ function bytesOf(value: RegionValue, i: number): { length: number; write(target:
  */
 export function setSharedMemoryRegion(region: SharedMemoryRegion, values: readonly RegionValue[], offset = 0): void {
   try {
-    if (!(region instanceof SharedMemoryRegion)) throw invalid('region must be a SharedMemoryRegion');
+    const { segmentName } = stateOf(region);
     if (!Array.isArray(values)) throw invalid('values must be an array of arrays (as in Triton: a list of tensors)');
     const start = checkSize(offset, 'offset');
     const parts = values.map((v, i) => bytesOf(v, i));
@@ -191,17 +203,17 @@ export function setSharedMemoryRegion(region: SharedMemoryRegion, values: readon
       throw new NdshmError(
         'ERANGE',
         `${formatBytes(total)} at offset ${start} do not fit the region's ${formatBytes(region.byteSize)}`,
-        { segment: region.segmentName },
+        { segment: segmentName },
       );
     }
-    const target = new Uint8Array(region.checkedSegment().buffer, start, total);
+    const target = new Uint8Array(checkedSegment(region).buffer, start, total);
     let at = 0;
     for (const p of parts) {
       p.write(target.subarray(at, at + p.length));
       at += p.length;
     }
   } catch (err) {
-    rethrow(err, `unable to set the shared memory region "${region?.shmKey}"`);
+    rethrow(err, `unable to set the shared memory region "${keyOf(region)}"`);
   }
 }
 
@@ -222,12 +234,12 @@ export function getContentsAsArray(
   offset = 0,
 ): TypedArray | Uint8Array[] {
   try {
-    if (!(region instanceof SharedMemoryRegion)) throw invalid('region must be a SharedMemoryRegion');
+    const { segmentName } = stateOf(region);
     const start = checkSize(offset, 'offset');
     if (start > region.byteSize) throw new NdshmError('ERANGE', `offset ${start} is past the region's end (${region.byteSize})`);
     if (typeof dtype === 'string' && bytesNames.has(dtype)) {
       const count = countOf(shape, 4); // every element has at least its 4-byte length
-      const bytes = new Uint8Array(region.checkedSegment().buffer, start, region.byteSize - start);
+      const bytes = new Uint8Array(checkedSegment(region).buffer, start, region.byteSize - start);
       return deserialize(bytes, count, `region "${region.shmKey}"`);
     }
     const dt = toDType(dtype);
@@ -237,10 +249,10 @@ export function getContentsAsArray(
       throw new NdshmError(
         'ERANGE',
         `${count} ${dt.name} elements (${formatBytes(nbytes)}) at offset ${start} run past the region's end (${formatBytes(region.byteSize)})`,
-        { segment: region.segmentName },
+        { segment: segmentName },
       );
     }
-    const buffer = region.checkedSegment().buffer;
+    const buffer = checkedSegment(region).buffer;
     const Array_ = dt.arrayType;
     if (!dt.native) return byteSwappedCopy(new Uint8Array(buffer, start, nbytes), dt.itemsize / dt.lanes, Array_);
     if (start % Array_.BYTES_PER_ELEMENT !== 0) {
@@ -248,7 +260,7 @@ export function getContentsAsArray(
     }
     return new Array_(buffer, start, count * dt.lanes);
   } catch (err) {
-    rethrow(err, `unable to get the contents of the shared memory region "${region?.shmKey}"`);
+    rethrow(err, `unable to get the contents of the shared memory region "${keyOf(region)}"`);
   }
 }
 
@@ -263,14 +275,15 @@ export function mappedSharedMemoryRegions(): string[] {
  */
 export function destroySharedMemoryRegion(region: SharedMemoryRegion): void {
   try {
-    if (!(region instanceof SharedMemoryRegion)) throw invalid('region must be a SharedMemoryRegion');
-    const segment = region.detach();
+    const state = stateOf(region);
+    const segment = state.segment;
     if (segment === undefined) return;
+    state.segment = undefined;
     segment.close();
-    const holder = holders.get(region.segmentName);
+    const holder = holders.get(state.segmentName);
     if (holder === undefined) return;
     if (--holder.count > 0) return;
-    holders.delete(region.segmentName);
+    holders.delete(state.segmentName);
     if (holder.createdHere) {
       try {
         segment.unlink();
@@ -279,6 +292,6 @@ export function destroySharedMemoryRegion(region: SharedMemoryRegion): void {
       }
     }
   } catch (err) {
-    rethrow(err, `unable to destroy the shared memory region "${region?.shmKey}"`);
+    rethrow(err, `unable to destroy the shared memory region "${keyOf(region)}"`);
   }
 }

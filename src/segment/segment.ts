@@ -1,6 +1,6 @@
 // One POSIX shared-memory object, mapped into this thread.
 
-import { NdshmError, closedError, invalid } from '../errors.js';
+import { closedError, invalid, NdshmError, show } from '../errors.js';
 import * as native from '../native.js';
 import { checkBoolean, checkOptions, checkSize, formatBytes } from '../options.js';
 import * as lifetime from './lifetime.js';
@@ -38,6 +38,12 @@ export interface SegmentInfo {
 }
 
 const myUid = process.getuid?.() ?? -1;
+let constructing = false;
+
+/** Inside ndshm: Segment.open for a name up to 255 characters (a segment another tool named). */
+export let openForeignSegment: (name: string, readOnly: boolean, allowOtherUsers: boolean) => Segment;
+/** Inside ndshm: Segment.create for a name up to 255 characters (cute-shm's naming scheme). */
+export let createForeignSegment: (name: string, byteSize: number, options: SegmentCreateOptions) => Segment;
 
 export class Segment {
   /** The name, without a leading slash. */
@@ -53,6 +59,7 @@ export class Segment {
   #buffer: ArrayBuffer | undefined;
 
   private constructor(name: string, m: native.Mapped, readOnly: boolean, created: boolean) {
+    if (!constructing) throw invalid('segments are made by Segment.create() and Segment.open(), not by new');
     this.name = name;
     this.byteLength = m.size;
     this.inode = m.ino;
@@ -76,14 +83,14 @@ export class Segment {
     const size = checkSize(byteSize, 'byteSize');
     const mode = opts.mode ?? 0o600;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
-      throw invalid(`mode must be an integer from 0 to 0o777, got ${String(opts.mode)}`, name);
+      throw invalid(`mode must be an integer from 0 to 0o777, got ${show(opts.mode)}`, name);
     }
     const persistent = checkBoolean(opts.persistent, 'persistent', false);
     if (size > native.maxMappingLength) throw tooBig(size, name);
     const m = native.create(name, size, mode);
     if (native.isFailure(m)) throw systemError(m, name, size);
     if (!persistent) lifetime.own(name, m.ino);
-    return new Segment(name, m, false, true);
+    return Segment.#make(name, m, false, true);
   }
 
   /**
@@ -97,22 +104,30 @@ export class Segment {
     return Segment.#open(name, checkBoolean(opts.readOnly, 'readOnly', false), checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false));
   }
 
-  /** @internal Segment.open for a name up to 255 characters (a segment another tool named). */
-  static openForeign(name: string, readOnly: boolean, allowOtherUsers: boolean): Segment {
-    validateName(name, 'segment name', maxForeignNameLength);
-    return Segment.#open(name, readOnly, allowOtherUsers);
+  static #make(name: string, m: native.Mapped, readOnly: boolean, created: boolean): Segment {
+    constructing = true;
+    try {
+      return new Segment(name, m, readOnly, created);
+    } finally {
+      constructing = false;
+    }
   }
 
-  /** @internal Segment.create for a name up to 255 characters (cute-shm's naming scheme). */
-  static createForeign(name: string, byteSize: number, options: SegmentCreateOptions): Segment {
-    validateName(name, 'segment name', maxForeignNameLength);
-    return Segment.#create(name, byteSize, options);
+  static {
+    openForeignSegment = (name, readOnly, allowOtherUsers) => {
+      validateName(name, 'segment name', maxForeignNameLength);
+      return Segment.#open(name, readOnly, allowOtherUsers);
+    };
+    createForeignSegment = (name, byteSize, options) => {
+      validateName(name, 'segment name', maxForeignNameLength);
+      return Segment.#create(name, byteSize, options);
+    };
   }
 
   static #open(name: string, readOnly: boolean, allowOtherUsers: boolean): Segment {
     const m = native.open(name, readOnly);
     if (native.isFailure(m)) throw systemError(m, name, m.size);
-    const segment = new Segment(name, m, readOnly, false);
+    const segment = Segment.#make(name, m, readOnly, false);
     if (!allowOtherUsers && myUid !== -1 && m.uid !== myUid) {
       segment.close();
       throw new NdshmError(

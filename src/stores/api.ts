@@ -2,9 +2,9 @@
 // listStores, and the scoped unlinkedArraysToShm.
 
 import { type DType, type TypedArray, dtype as toDType, isTypedArray } from '../dtype.js';
-import { NdshmError, invalid } from '../errors.js';
+import { invalid, NdshmError, show } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
-import { SharedNDArray } from '../ndarray/array.js';
+import { SharedNDArray, copyArrayInto, fillArrayFrom } from '../ndarray/array.js';
 import { describeSource } from '../ndarray/create.js';
 import { inspectSegment, listShm, shmPath } from '../segment/shm-files.js';
 import { elementCount } from '../shape.js';
@@ -81,12 +81,12 @@ function collect(value: unknown, path: string[], out: InputLeaf[]): void {
 function fill(target: SharedNDArray, leaf: InputLeaf): void {
   const v = leaf.value;
   if (v instanceof SharedNDArray) {
-    v.copyInto(target);
+    copyArrayInto(v, target);
   } else if (isTypedArray(v) && leaf.dtype.native && Object.getPrototypeOf(v).constructor === leaf.dtype.arrayType) {
     const src = v as TypedArray;
     (target.data as TypedArray).set(src as never);
   } else {
-    target.fillFrom(describeSource(v, leaf.dtype.typestr, leaf.shape).values());
+    fillArrayFrom(target, describeSource(v, leaf.dtype.typestr, leaf.shape).values());
   }
 }
 
@@ -113,7 +113,7 @@ export function arraysToShm(name: string, arrays: object, options?: ArraysToShmO
     const bytes = leaves.reduce((n, l) => n + elementCount(l.shape) * l.dtype.itemsize, 0);
     return { name, arrays: leaves.length, bytes, segments: leaves.length, persistent, format, toml };
   }
-  if (format !== 'ndshm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${JSON.stringify(format)}`);
+  if (format !== 'ndshm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${show(format)}`);
   const builder = new StoreBuilder(name, { persistent, overwrite, attrs: opts.attrs, mode: opts.mode });
   leaves.forEach((l) => builder.add(l.path, l.shape, l.dtype, l.attrs));
   const targets = builder.allocate();
@@ -133,7 +133,7 @@ export function arraysToShm(name: string, arrays: object, options?: ArraysToShmO
 export function shmToArrays(name: string, options?: ShmToArraysOptions): StoreTree {
   const opts = checkOptions(options, ['readOnly', 'allowOtherUsers', 'format', 'cuteShmRoot'], 'shmToArrays');
   const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
-  if (opts.format !== undefined && opts.format !== 'ndshm' && opts.format !== 'cute-shm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${JSON.stringify(opts.format)}`);
+  if (opts.format !== undefined && opts.format !== 'ndshm' && opts.format !== 'cute-shm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${show(opts.format)}`);
   if (opts.format !== 'cute-shm') {
     const tree = readNdshmStore(name, { readOnly, allowOtherUsers: opts.allowOtherUsers });
     if (tree !== undefined || opts.format === 'ndshm') {
@@ -154,7 +154,7 @@ function noStore(name: string): NdshmError {
 export function unlink(name: string, options?: { format?: StoreFormat; cuteShmRoot?: string }): void {
   const opts = checkOptions(options, ['format', 'cuteShmRoot'], 'unlink');
   validateStoreName(name);
-  if (opts.format !== undefined && opts.format !== 'ndshm' && opts.format !== 'cute-shm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${JSON.stringify(opts.format)}`);
+  if (opts.format !== undefined && opts.format !== 'ndshm' && opts.format !== 'cute-shm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${show(opts.format)}`);
   if (opts.format !== 'cute-shm') {
     if (removeStore(name)) return;
     if (opts.format === 'ndshm') throw noStore(name);

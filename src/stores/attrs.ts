@@ -4,7 +4,7 @@
 // start with "@", so a marker is never ambiguous.
 
 import { type TypedArray, dtype as toDType, dtypeOfArray, isTypedArray } from '../dtype.js';
-import { NdshmError, invalid } from '../errors.js';
+import { invalid, NdshmError, show } from '../errors.js';
 import { newNode, setOwn } from '../tree.js';
 
 export type AttrValue = string | number | boolean | null | bigint | Uint8Array | TypedArray | AttrValue[] | { [key: string]: AttrValue };
@@ -30,7 +30,7 @@ function encode(v: unknown, where: string, depth: number): unknown {
   if (typeof v === 'object' && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
     const out = newNode();
     for (const [k, x] of Object.entries(v)) {
-      if (k.startsWith('@')) throw invalid(`${where}: attribute names may not start with "@" (${JSON.stringify(k)})`);
+      if (k.startsWith('@')) throw invalid(`${where}: attribute names may not start with "@" (${show(k)})`);
       setOwn(out, k, encode(x, where, depth + 1));
     }
     return out;
@@ -69,7 +69,7 @@ export function decodeAttrs(v: unknown, where: string, depth = 0): AttrValue {
         try {
           dt = toDType(a.dtype);
         } catch {
-          throw bad(where, `@array dtype ${JSON.stringify(a.dtype)}`);
+          throw bad(where, `@array dtype ${show(a.dtype)}`);
         }
         const wide = dt.itemsize === 8 && (dt.kind === 'i' || dt.kind === 'u');
         const out = new dt.arrayType(a.values.length) as unknown as { [i: number]: number | bigint } & TypedArray;

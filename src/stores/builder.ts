@@ -11,9 +11,9 @@
 // or the new one, and nothing else that its watchdog or gc() does not remove.
 
 import { type DType, dtype as toDType } from '../dtype.js';
-import { invalid, isNdshmError } from '../errors.js';
+import { invalid, isNdshmError, show } from '../errors.js';
 import { faultPoint } from '../fault.js';
-import { SharedNDArray } from '../ndarray/array.js';
+import { type SharedNDArray, makeArray } from '../ndarray/array.js';
 import { type Block, createBlock } from '../ndarray/block.js';
 import { type Order, contiguousStrides } from '../ndarray/layout.js';
 import * as header from '../segment/header.js';
@@ -62,7 +62,7 @@ interface Leaf {
 
 export function checkKey(key: unknown, path: readonly string[]): string {
   if (typeof key !== 'string' || key === '' || key.startsWith('@') || key.length > 255) {
-    throw invalid(`bad key ${JSON.stringify(key)} under ${path.length > 0 ? path.join('/') : 'the root'}: keys are 1-255 characters and may not start with "@"`);
+    throw invalid(`bad key ${show(key)} under ${path.length > 0 ? path.join('/') : 'the root'}: keys are 1-255 characters and may not start with "@"`);
   }
   return key;
 }
@@ -139,7 +139,7 @@ export class StoreBuilder {
       return this.#leaves.map((leaf) => {
         const block = this.#blocks[leaf.segment!]!;
         const strides = contiguousStrides(leaf.shape, leaf.order);
-        return new SharedNDArray(block, { shape: leaf.shape, strides, offset: leaf.offset! / leaf.dtype.itemsize }, leaf.dtype);
+        return makeArray(block, { shape: leaf.shape, strides, offset: leaf.offset! / leaf.dtype.itemsize }, leaf.dtype);
       });
     } catch (err) {
       this.abort();

@@ -12,15 +12,15 @@ import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, writeSync } fro
 import { createRequire } from 'node:module';
 
 import { type DType, dtype as toDType } from '../dtype.js';
-import { NdshmError, invalid, isNdshmError } from '../errors.js';
+import { invalid, isNdshmError, NdshmError, show } from '../errors.js';
 import { fsError, readRegular, removeTemporary } from '../files.js';
-import { SharedNDArray } from '../ndarray/array.js';
+import { type SharedNDArray, makeArray } from '../ndarray/array.js';
 import { openRawBlock } from '../ndarray/block.js';
 import { contiguousStrides } from '../ndarray/layout.js';
 import { publishAtomically } from '../publish.js';
 import * as lifetime from '../segment/lifetime.js';
 import { maxForeignNameLength, validateName } from '../segment/names.js';
-import { Segment } from '../segment/segment.js';
+import { type Segment, createForeignSegment } from '../segment/segment.js';
 import { checkShape, elementCount } from '../shape.js';
 import { childNode, newNode, setOwn } from '../tree.js';
 import type { AttrValue } from './attrs.js';
@@ -45,7 +45,7 @@ export const numpyDTypeName = (dt: DType): string => (dt.native ? dt.name : dt.t
  * can put a manifest that names any file, or swap one under a reader.
  */
 function checkedRoot(root: string, create: boolean): boolean {
-  if (typeof root !== 'string' || root === '') throw invalid(`cuteShmRoot must be a non-empty string, got ${JSON.stringify(root)}`);
+  if (typeof root !== 'string' || root === '') throw invalid(`cuteShmRoot must be a non-empty string, got ${show(root)}`);
   let st;
   try {
     st = lstatSync(root);
@@ -105,10 +105,10 @@ export function writeCuteShm(project: string, leaves: CuteShmLeaf[], options: { 
       const size = elementCount(leaf.shape);
       if (size === 0) throw invalid(`${leaf.path.join('/')}: cute-shm cannot hold zero-size arrays (its reader rejects them)`);
       const name = `${tomlPrefix}${project}.${randomSuffix()}`;
-      const seg = Segment.createForeign(name, size * leaf.dtype.itemsize, { mode: options.mode, persistent: false });
+      const seg = createForeignSegment(name, size * leaf.dtype.itemsize, { mode: options.mode, persistent: false });
       made.push(seg);
       const block = openRawBlock(name, leaf.dtype, size, { readOnly: false }); // a second mapping, for the copy
-      const target = new SharedNDArray(block, { shape: leaf.shape, strides: contiguousStrides(leaf.shape), offset: 0 }, leaf.dtype);
+      const target = makeArray(block, { shape: leaf.shape, strides: contiguousStrides(leaf.shape), offset: 0 }, leaf.dtype);
       try {
         leaf.fill(target);
       } finally {
@@ -188,7 +188,7 @@ function segmentName(value: unknown, where: string): string {
   try {
     return validateName(value, 'shm_name', maxForeignNameLength);
   } catch {
-    throw new NdshmError('EBADHEADER', `${where}: shm_name ${JSON.stringify(value)} is not a segment name (1-255 characters from [A-Za-z0-9._-], no "/")`);
+    throw new NdshmError('EBADHEADER', `${where}: shm_name ${show(value)} is not a segment name (1-255 characters from [A-Za-z0-9._-], no "/")`);
   }
 }
 
@@ -276,20 +276,20 @@ function openLeaf(t: Record<string, unknown>, path: string[], toml: string, open
   try {
     dt = toDType(String(t['dtype']));
   } catch {
-    throw new NdshmError('EBADHEADER', `${where}: dtype ${JSON.stringify(t['dtype'])} is not one ndshm reads`);
+    throw new NdshmError('EBADHEADER', `${where}: dtype ${show(t['dtype'])} is not one ndshm reads`);
   }
   let shape: number[];
   try {
     shape = checkShape(t['shape'], 'shape', dt.itemsize);
   } catch {
-    throw new NdshmError('EBADHEADER', `${where}: bad shape ${JSON.stringify(t['shape'])}`);
+    throw new NdshmError('EBADHEADER', `${where}: bad shape ${show(t['shape'])}`);
   }
   const rawAttrs = t['attrs'];
   if (rawAttrs !== undefined && (typeof rawAttrs !== 'object' || rawAttrs === null || Array.isArray(rawAttrs))) {
     throw new NdshmError('EBADHEADER', `${where}: attrs is not a table`);
   }
   const block = openRawBlock(name, dt, elementCount(shape), open);
-  const data = new SharedNDArray(block, { shape, strides: contiguousStrides(shape), offset: 0 }, dt);
+  const data = makeArray(block, { shape, strides: contiguousStrides(shape), offset: 0 }, dt);
   opened.push(data);
   const attrs = Object.assign(newNode<AttrValue>(), rawAttrs ?? {}) as Record<string, AttrValue>;
   return { data, meta: { shape: Object.freeze([...shape]), dtype: numpyDTypeName(dt), attrs, segment: name } };

@@ -6,14 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-import { NdshmError, invalid, isNdshmError } from '../errors.js';
+import { invalid, isNdshmError, NdshmError, show } from '../errors.js';
 import { type RegularFile, fsError, openRegular, readExactly, removeTemporary } from '../files.js';
 import { publishAtomically } from '../publish.js';
 
 export { fsError as fileError, readExactly };
 
 export function checkPath(path: unknown, what: string): string {
-  if (typeof path !== 'string' || path === '' || path.includes('\0')) throw invalid(`${what} must be a non-empty string, got ${JSON.stringify(path)}`);
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) throw invalid(`${what} must be a non-empty string, got ${show(path)}`);
   return path;
 }
 

@@ -15,7 +15,7 @@
 import { crc32 } from 'node:zlib';
 
 import { dtype as toDType } from '../dtype.js';
-import { NdshmError } from '../errors.js';
+import { NdshmError, show } from '../errors.js';
 import type { SharedNDArrayHandle } from '../ndarray/handle.js';
 import { validateName } from '../segment/names.js';
 import { checkShape } from '../shape.js';
@@ -92,7 +92,7 @@ export function decodeManifest(bytes: Uint8Array, store: string | undefined): Ma
     throw bad(where, `JSON does not parse (${(err as Error).message})`);
   }
   if (!isObject(m) || m.ndshm_store !== 1) throw bad(where, 'not an ndshm store manifest');
-  if (store !== undefined ? m.name !== store : typeof m.name !== 'string' || !isStoreName(m.name)) throw bad(where, `it names store ${JSON.stringify(m.name)}`);
+  if (store !== undefined ? m.name !== store : typeof m.name !== 'string' || !isStoreName(m.name)) throw bad(where, `it names store ${show(m.name)}`);
   if (typeof m.created !== 'number' || !Number.isFinite(m.created)) throw bad(where, 'created is not a time');
   if (typeof m.persistent !== 'boolean') throw bad(where, 'persistent is not a boolean');
   if (!isObject(m.owner) || !isInt(m.owner.pid) || !isInt(m.owner.start)) throw bad(where, 'owner is not { pid, start }');
@@ -134,7 +134,7 @@ function isStoreName(name: string): boolean {
 function checkTree(node: Record<string, unknown>, segments: number, store: string, path: string[]): void {
   for (const [key, child] of Object.entries(node)) {
     const at = [...path, key];
-    if (key === '' || key.length > 255 || key.startsWith('@')) throw bad(store, `bad key ${JSON.stringify(key)} at ${path.join('/') || '/'}`);
+    if (key === '' || key.length > 255 || key.startsWith('@')) throw bad(store, `bad key ${show(key)} at ${path.join('/') || '/'}`);
     if (!isObject(child)) throw bad(store, `${at.join('/')} is not an object`);
     if (!Object.hasOwn(child, '@leaf')) {
       if (at.length > 64) throw bad(store, 'tree is nested too deeply');
@@ -150,7 +150,7 @@ function checkTree(node: Record<string, unknown>, segments: number, store: strin
     try {
       itemsize = toDType(leaf.dtype).itemsize;
     } catch {
-      throw bad(store, `${where}: unsupported dtype ${JSON.stringify(leaf.dtype)}`);
+      throw bad(store, `${where}: unsupported dtype ${show(leaf.dtype)}`);
     }
     try {
       checkShape(leaf.shape, 'shape', itemsize);

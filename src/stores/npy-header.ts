@@ -4,7 +4,7 @@
 // never evaluated.
 
 import { type DType, dtype as toDType } from '../dtype.js';
-import { NdshmError, invalid } from '../errors.js';
+import { invalid, NdshmError, show } from '../errors.js';
 
 const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /** Bytes needed to know a header's length (version 2.0 and 3.0 have a 4-byte length field). */
@@ -63,7 +63,7 @@ export function parseNpyHeader(bytes: Uint8Array, where: string): NpyHeader {
     dict = reader.value();
     reader.end();
   } catch (err) {
-    if (err instanceof SyntaxError) throw bad(where, `the .npy header is not a Python dict literal (${err.message}): ${JSON.stringify(text.trimEnd())}`);
+    if (err instanceof SyntaxError) throw bad(where, `the .npy header is not a Python dict literal (${err.message}): ${show(text.trimEnd())}`);
     throw err;
   }
   if (dict.t !== 'dict') throw bad(where, `the .npy header is a ${dict.t}, not a dict`);

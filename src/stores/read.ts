@@ -2,7 +2,7 @@
 
 import { NdshmError, invalid, isNdshmError } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
-import { SharedNDArray } from '../ndarray/array.js';
+import { SharedNDArray, makeArray } from '../ndarray/array.js';
 import { type Block, openBlock } from '../ndarray/block.js';
 import { viewOf } from '../ndarray/open.js';
 import { type AttrValue, decodeAttrs } from './attrs.js';
@@ -58,7 +58,7 @@ function build(m: Manifest, blocks: Block[]): StoreTree {
     let node = root;
     for (const key of path.slice(0, -1)) node = childNode(node, key, () => newNode() as StoreTree) as StoreTree;
     setOwn<StoreTree | StoreLeaf>(node, path.at(-1)!, {
-      data: new SharedNDArray(block, layout, dtype),
+      data: makeArray(block, layout, dtype),
       meta: {
         shape: Object.freeze([...leaf.shape]),
         dtype: dtype.native ? dtype.name : dtype.typestr,

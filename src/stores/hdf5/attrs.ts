@@ -20,7 +20,7 @@ import type { Attribute, Metadata } from 'h5wasm/node';
 import { newNode, setOwn } from '../../tree.js';
 
 import type { TypedArray } from '../../dtype.js';
-import { invalid } from '../../errors.js';
+import { invalid, show } from '../../errors.js';
 import type { AttrValue, Attrs } from '../attrs.js';
 import type { H5Module } from './slabs.js';
 import { convertedToLittleEndian, isBoolEnum, numericElement, typeClass } from './types.js';
@@ -127,7 +127,7 @@ function decoder(m: Metadata, converted: boolean): Decode {
     }
     case typeClass.compound: {
       const members = (m.compound_type?.members ?? []).map((member) => {
-        if (member.name.startsWith('@')) throw new UnsupportedAttribute(`a compound member named ${JSON.stringify(member.name)}`);
+        if (member.name.startsWith('@')) throw new UnsupportedAttribute(`a compound member named ${show(member.name)}`);
         return { name: member.name, offset: member.offset, decode: decoder(member, converted) };
       });
       return (v, at) => {

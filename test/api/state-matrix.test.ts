@@ -1,0 +1,337 @@
+// Every public function and every method of every public object, in every state (open, closed,
+// released, unlinked, destroyed, shut down), with valid arguments and then with each argument
+// replaced by hostile values: whatever it throws (or a promise it returns rejects with) must be an
+// NdshmError whose code docs/errors.md documents. (better-sqlite3 keeps the same matrix.)
+//
+// Not covered on purpose: errors thrown by the caller's own callbacks (a progress function, a
+// getter of an object the caller passes) propagate unchanged, as documented.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+
+import * as nd from '../../src/index.js';
+import { removeSegments, shmNames, uniqueName } from '../helpers/shm.js';
+
+const documented = new Set(
+  [...readFileSync(fileURLToPath(new URL('../../../docs/errors.md', import.meta.url)), 'utf8').matchAll(/^\| `(E[A-Z]+)` \|/gm)].map((m) => m[1]!),
+);
+
+const dir = mkdtempSync(`${tmpdir()}/ndshm-matrix-`);
+const before = new Set(shmNames());
+const prefix = uniqueName('mx').slice(0, 12);
+let seq = 0;
+const fresh = (): string => `${prefix}-${(seq++).toString(36)}`;
+const stores: string[] = [];
+const freshStore = (): string => {
+  const s = `${prefix.slice(0, 10)}s${(seq++).toString(36)}`;
+  stores.push(s);
+  return s;
+};
+
+after(() => {
+  for (const s of stores) {
+    try {
+      nd.unlink(s);
+    } catch {
+      // never made, or removed
+    }
+  }
+  // What the matrix made with persistent options or junk names of its own prefix.
+  removeSegments(shmNames().filter((n) => !before.has(n) && n.includes(prefix)));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Values a careless or hostile caller passes. No throwing getters or callbacks (see above).
+const hostile: unknown[] = [
+  undefined, null, true, 0, -1, 0.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 64, -0,
+  0n, -1n, 2n ** 64n, '', ' ', '\0', '../x', '/', 'a'.repeat(300), '__proto__', 'constructor', '🙂',
+  Symbol('s'), {}, [], [1, 2], [-1], [0.5], [2 ** 53], [[1]], [NaN], { length: -1 }, { ndshm: 1 },
+  Object.create(null), () => 1, new Date(0), new Uint8Array(4), new Float64Array(2), new ArrayBuffer(8),
+  new SharedArrayBuffer(8), new DataView(new ArrayBuffer(8)), new Map(), new Set([1]), /re/, new Proxy({}, {}),
+  JSON.parse('{"__proto__": {"x": 1}}'),
+];
+
+interface Outcome {
+  what: string;
+  error: unknown;
+}
+const failures: Outcome[] = [];
+let calls = 0;
+
+function judge(what: string, error: unknown): void {
+  if (nd.isNdshmError(error) && documented.has(error.code)) return;
+  failures.push({ what, error });
+}
+
+/** Calls `fn`, judging what it throws or what its promise rejects with. */
+async function attempt(what: string, fn: () => unknown): Promise<void> {
+  calls++;
+  let result: unknown;
+  try {
+    result = fn();
+  } catch (err) {
+    judge(what, err);
+    return;
+  }
+  if (result instanceof Promise) {
+    try {
+      await result;
+    } catch (err) {
+      judge(what, err);
+    }
+  }
+  cleanupResult(result);
+}
+
+// Anything a successful call made, released again (arrays, regions, trees, segments).
+function cleanupResult(result: unknown): void {
+  try {
+    if (result instanceof nd.SharedNDArray) result.release();
+    else if (result instanceof nd.Segment) result.close();
+    else if (result instanceof nd.SharedMemoryRegion) nd.destroySharedMemoryRegion(result);
+    else if (result !== null && typeof result === 'object' && Symbol.dispose in result) (result as Disposable)[Symbol.dispose]();
+  } catch {
+    // judged elsewhere
+  }
+}
+
+const show = (v: unknown): string => {
+  if (typeof v === 'symbol') return 'Symbol()';
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'function';
+  try {
+    const s = JSON.stringify(v);
+    return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+};
+
+/** The call with valid arguments, then each argument replaced by each hostile value, then one more argument. */
+async function fuzz(what: string, valid: () => unknown[], call: (args: unknown[]) => unknown): Promise<void> {
+  await attempt(`${what}(valid)`, () => call(valid()));
+  const n = valid().length;
+  for (let i = 0; i < n; i++) {
+    for (const h of hostile) {
+      const args = valid();
+      args[i] = h;
+      await attempt(`${what}(arg ${i} = ${show(h)})`, () => call(args));
+    }
+  }
+  for (const h of hostile.slice(0, 8)) await attempt(`${what}(extra ${show(h)})`, () => call([...valid(), h]));
+}
+
+// ----- objects in every state ------------------------------------------------------------------
+
+type Maker<T> = [state: string, make: () => T];
+
+const segments: Maker<nd.Segment>[] = [
+  ['open', () => nd.Segment.create(fresh(), 64)],
+  ['closed', () => {
+    const s = nd.Segment.create(fresh(), 64);
+    s.close();
+    return s;
+  }],
+  ['unlinked', () => {
+    const s = nd.Segment.create(fresh(), 64);
+    s.unlink();
+    return s;
+  }],
+  ['closed and unlinked', () => {
+    const s = nd.Segment.create(fresh(), 64);
+    s.close();
+    s.unlink();
+    return s;
+  }],
+  ['read-only attach', () => {
+    const s = nd.Segment.create(fresh(), 64);
+    const r = nd.Segment.open(s.name, { readOnly: true });
+    s.close();
+    return r;
+  }],
+];
+
+const arrays: Maker<nd.SharedNDArray>[] = [
+  ['live', () => nd.SharedNDArray.from([[1, 2, 3], [4, 5, 6]], { dtype: 'float32' })],
+  ['released', () => {
+    const a = nd.SharedNDArray.from([1, 2, 3]);
+    a.release();
+    return a;
+  }],
+  ['a view of a released array', () => {
+    const a = nd.SharedNDArray.from([1, 2, 3, 4]);
+    const v = a.slice('1:3');
+    a.release();
+    return v;
+  }],
+  ['read-only', () => {
+    const a = nd.SharedNDArray.from([1, 2], { scope: null });
+    const r = nd.SharedNDArray.open(a.handle, { readOnly: true });
+    a.release();
+    return r;
+  }],
+  ['remote', () => nd.SharedNDArray.from([1, 2], { scope: 'remote' })],
+  ['a local copy', () => {
+    const a = nd.SharedNDArray.from([1, 2, 3]);
+    const c = a.slice([0, 2]);
+    a.release();
+    return c;
+  }],
+  ['big-endian', () => nd.SharedNDArray.from([1, 2], { dtype: '>i4' })],
+  ['complex', () => nd.SharedNDArray.zeros([2], 'complex64')],
+  ['0-d', () => nd.SharedNDArray.from(3)],
+  ['zero-size', () => nd.SharedNDArray.zeros([0, 3])],
+];
+
+const regions: Maker<nd.SharedMemoryRegion>[] = [
+  ['live', () => nd.createSharedMemoryRegion('m', `/${fresh()}`, 64)],
+  ['destroyed', () => {
+    const r = nd.createSharedMemoryRegion('m', `/${fresh()}`, 64);
+    nd.destroySharedMemoryRegion(r);
+    return r;
+  }],
+];
+
+const managers: Maker<nd.SharedMemoryManager>[] = [
+  ['live', () => new nd.SharedMemoryManager()],
+  ['shut down', () => {
+    const m = new nd.SharedMemoryManager();
+    m.zeros([2]);
+    m.shutdown();
+    return m;
+  }],
+];
+
+/** Every method and getter of `object` (and its prototypes), each called with fuzzed arguments. */
+async function everyMember<T extends object>(kind: string, makers: Maker<T>[], validArgs: Record<string, () => unknown[]>): Promise<void> {
+  for (const [state, make] of makers) {
+    const sample = make();
+    const members = new Set<string | symbol>();
+    for (let p: object | null = sample; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+      for (const k of Reflect.ownKeys(p)) if (k !== 'constructor') members.add(k);
+    }
+    cleanupResult(sample);
+    for (const member of members) {
+      const name = typeof member === 'symbol' ? member.toString() : member;
+      const what = `${kind} (${state}).${name}`;
+      await fuzz(what, validArgs[name] ?? (() => []), (args) => {
+        const o = make();
+        try {
+          const v = (o as Record<string | symbol, unknown>)[member];
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).apply(o, args) : v;
+        } finally {
+          cleanupResult(o);
+        }
+      });
+    }
+  }
+}
+
+describe('the state matrix', () => {
+  it('Segment: static methods, and every member in every state', async () => {
+    await fuzz('Segment.create', () => [fresh(), 16, {}], (a) => nd.Segment.create(...(a as [string, number])));
+    await fuzz('Segment.open', () => {
+      const s = nd.Segment.create(fresh(), 16);
+      return [s.name, { readOnly: false }];
+    }, (a) => nd.Segment.open(...(a as [string])));
+    await fuzz('Segment.unlink', () => [nd.Segment.create(fresh(), 16).name], (a) => nd.Segment.unlink(...(a as [string])));
+    await fuzz('Segment.list', () => [], () => nd.Segment.list());
+    await attempt('new Segment', () => new (nd.Segment as unknown as new (...a: unknown[]) => unknown)('x', {}, false, true));
+    await everyMember('Segment', segments, {});
+  });
+
+  it('SharedNDArray: factories, and every member in every state', async () => {
+    const S = nd.SharedNDArray;
+    await fuzz('SharedNDArray.empty', () => [[2, 3], 'float64', {}], (a) => S.empty(...(a as [number[]])));
+    await fuzz('SharedNDArray.zeros', () => [[2], 'int16', { order: 'F' }], (a) => S.zeros(...(a as [number[]])));
+    await fuzz('SharedNDArray.full', () => [[2], 7, 'uint8'], (a) => S.full(...(a as [number[], number])));
+    await fuzz('SharedNDArray.from', () => [[1, 2, 3], { dtype: 'int32' }], (a) => S.from(...(a as [unknown])));
+    await fuzz('SharedNDArray.open', () => [S.from([1, 2]).handle, {}], (a) => S.open(...(a as [string])));
+    await fuzz('SharedNDArray.open(name)', () => [S.from([1, 2]).name, { readOnly: true }], (a) => S.open(...(a as [string])));
+    await fuzz('SharedNDArray.isHandle', () => [{}], (a) => S.isHandle(a[0]));
+    await attempt('new SharedNDArray', () => new (S as unknown as new (...a: unknown[]) => unknown)({}, { shape: [1], strides: [1], offset: 0 }, {}));
+    await everyMember('SharedNDArray', arrays, {
+      get: () => [0],
+      set: () => [0, 1],
+      fill: () => [2],
+      slice: () => ['0:1'],
+      transpose: () => [],
+      reshape: () => [-1],
+      copy: () => [{ dtype: 'float64' }],
+    });
+  });
+
+  it('regions: every function, and every member in every state', async () => {
+    await fuzz('createSharedMemoryRegion', () => ['t', `/${fresh()}`, 32, { createOnly: true }], (a) => nd.createSharedMemoryRegion(...(a as [string, string, number])));
+    for (const [state, make] of regions) {
+      await fuzz(`setSharedMemoryRegion (${state})`, () => [make(), [new Float32Array([1, 2])], 0], (a) => nd.setSharedMemoryRegion(...(a as [nd.SharedMemoryRegion, Float32Array[]])));
+      await fuzz(`getContentsAsArray (${state})`, () => [make(), 'float32', [2], 0], (a) => nd.getContentsAsArray(...(a as [nd.SharedMemoryRegion, string, number[]])));
+      await fuzz(`destroySharedMemoryRegion (${state})`, () => [make()], (a) => nd.destroySharedMemoryRegion(...(a as [nd.SharedMemoryRegion])));
+    }
+    await fuzz('mappedSharedMemoryRegions', () => [], () => nd.mappedSharedMemoryRegions());
+    await attempt('new SharedMemoryRegion', () => new (nd.SharedMemoryRegion as unknown as new (...a: unknown[]) => unknown)('t', '/k', 4));
+    await everyMember('SharedMemoryRegion', regions, {});
+  });
+
+  it('SharedMemoryManager, messages, dtype and the rest of the arrays layer', async () => {
+    await everyMember('SharedMemoryManager', managers, {
+      empty: () => [[2]],
+      zeros: () => [[2]],
+      full: () => [[2], 1],
+      from: () => [[1, 2]],
+      open: () => [nd.SharedNDArray.from([1]).handle],
+    });
+    await fuzz('packArrays', () => [{ a: nd.SharedNDArray.from([1]) }], (a) => nd.packArrays(a[0]));
+    await fuzz('unpackArrays', () => [nd.packArrays({ a: nd.SharedNDArray.from([1]) }), {}], (a) => nd.unpackArrays(...(a as [unknown])));
+    await fuzz('sendArrays', () => [{ postMessage: () => undefined }, { x: 1 }], (a) => nd.sendArrays(...(a as [{ postMessage(): void }, unknown])));
+    await fuzz('dtype', () => ['<f8'], (a) => nd.dtype(a[0] as string));
+    await fuzz('isNdshmError', () => [new Error('x'), 'EINVAL'], (a) => nd.isNdshmError(...(a as [unknown])));
+    await fuzz('runtimeInfo', () => [], () => nd.runtimeInfo());
+    await fuzz('gc', () => [{ dryRun: true }], (a) => nd.gc(a[0] as nd.StoreGcOptions));
+  });
+
+  it('stores: every function, with stores live, released and removed', async () => {
+    const tree = (): Record<string, unknown> => ({ a: new Float64Array([1, 2]), g: { b: [1, 2, 3] } });
+    await fuzz('arraysToShm', () => [freshStore(), tree(), { persistent: false }], (a) => nd.arraysToShm(...(a as [string, object])));
+    const live = (): string => {
+      const s = freshStore();
+      nd.arraysToShm(s, tree());
+      return s;
+    };
+    const removed = (): string => {
+      const s = live();
+      nd.unlink(s);
+      return s;
+    };
+    for (const [state, name] of [['live', live], ['removed', removed]] as const) {
+      await fuzz(`shmToArrays (${state})`, () => [name(), { readOnly: true }], (a) => nd.shmToArrays(...(a as [string])));
+      await fuzz(`unlink (${state})`, () => [name(), { format: 'ndshm' }], (a) => nd.unlink(...(a as [string])));
+      await fuzz(`shmToNpz (${state})`, () => [name(), `${dir}/${fresh()}.npz`, {}], (a) => nd.shmToNpz(...(a as [string, string])));
+    }
+    const released = (): nd.StoreTree => {
+      const t = nd.shmToArrays(live());
+      nd.releaseArrays(t);
+      return t;
+    };
+    await fuzz('releaseArrays', () => [released()], (a) => nd.releaseArrays(a[0] as nd.StoreTree));
+    await fuzz('shmToNpy', () => [live(), 'a', `${dir}/${fresh()}.npy`, {}], (a) => nd.shmToNpy(...(a as [string, string, string])));
+    await fuzz('listStores', () => [{}], (a) => nd.listStores(a[0] as object));
+    await fuzz('unlinkedArraysToShm', () => [freshStore(), tree(), {}], (a) => nd.unlinkedArraysToShm(...(a as [string, object])));
+    const npy = `${dir}/one.npy`;
+    nd.shmToNpy(live(), 'g/b', npy);
+    writeFileSync(`${dir}/junk.npz`, 'not a zip');
+    await fuzz('npyToShm', () => [npy, freshStore(), { key: 'k' }], (a) => nd.npyToShm(...(a as [string, string])));
+    await fuzz('npzToShm', () => [`${dir}/junk.npz`, freshStore(), {}], (a) => nd.npzToShm(...(a as [string, string])));
+    await fuzz('hdf5ToShm', () => [npy, freshStore(), {}], (a) => nd.hdf5ToShm(...(a as [string, string])));
+  });
+
+  it('found nothing but documented NdshmErrors', () => {
+    console.log(`# state matrix: ${calls} calls, ${failures.length} not documented NdshmErrors`);
+    assert.ok(calls > 10_000, `only ${calls} calls`);
+    const lines = failures.slice(0, 40).map((f) => `${f.what}: ${f.error instanceof Error ? `${f.error.name}: ${f.error.message}` : String(f.error)}`);
+    assert.deepEqual(lines, [], `${failures.length} calls threw something else than a documented NdshmError`);
+  });
+});
