@@ -15,6 +15,7 @@
 
 #include "shm.h"
 #include "sigbus.h"
+#include "sync.h"
 #include "uncounted_buffer.h"
 
 namespace ndshm {
@@ -397,6 +398,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"ownerPipe", nullptr, JS_ownerPipe, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  RegisterSync(env, exports);
   return exports;
 }
 

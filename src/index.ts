@@ -45,4 +45,12 @@ export { npyToShm, npzToShm, shmToNpy, shmToNpz } from './stores/npy.js';
 export type { NpyToShmOptions, NpzToShmOptions, ShmToNpzOptions, WrittenFile } from './stores/npy.js';
 export { hdf5ToShm } from './stores/hdf5.js';
 export type { Hdf5SkippedObject, Hdf5ToShmOptions, Hdf5ToShmResult } from './stores/hdf5.js';
+export { Mutex } from './sync/mutex.js';
+export type { LockOptions, LockResult, MutexCreateOptions } from './sync/mutex.js';
+export { Counter } from './sync/counter.js';
+export type { CounterCreateOptions, CounterOpenOptions, CounterWaitOptions } from './sync/counter.js';
+export { Barrier } from './sync/barrier.js';
+export type { BarrierCreateOptions, BarrierOpenOptions, BarrierWaitOptions } from './sync/barrier.js';
+export type { SyncHandle } from './sync/handle.js';
+export type { SyncCreateOptions } from './sync/block.js';
 import './prime.js'; // keep last: see prime.ts
