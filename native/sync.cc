@@ -58,6 +58,7 @@ constexpr uint32_t kSlotFree = 0, kSlotMember = 1, kSlotDead = 2;
 // Results of lock operations, to JavaScript: 0 acquired, kAbandoned acquired after the previous owner
 // died (already made consistent), otherwise a positive errno.
 constexpr int kAbandoned = -1;
+constexpr int kLockSpins = 100;  // glibc's default for adaptive mutexes (tunable glibc.mutex.spin_count)
 
 // Wait modes and completion reasons, shared with src/native.ts.
 constexpr int kModeValue = 0;  // wake when the word differs from `expected`
@@ -73,6 +74,14 @@ struct FutexWaitv {
 constexpr uint32_t kFutex2Size32 = 0x02;
 constexpr uint32_t kFutex2Private = 128;
 constexpr size_t kWaitvMax = 128;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 pid_t MyTid() {
   thread_local const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
@@ -138,6 +147,24 @@ int ExpectedKind() {
 bool KindOk(pthread_mutex_t* m) { return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == ExpectedKind(); }
 
 uint32_t* LockWord(pthread_mutex_t* m) { return reinterpret_cast<uint32_t*>(&m->__data.__lock); }
+
+// pthread_mutex_trylock, minus a glibc bug: on a robust mutex left not recoverable, glibc 2.36 returns
+// ENOTRECOVERABLE but leaves the lock word holding our thread id (it compares the value it saw before
+// its compare-and-swap, 0, with our id to decide whether to release). The word would then say "locked by
+// this thread" forever, to everyone, with no robust-list entry for the kernel to clean up. If this
+// thread held the mutex legitimately, trylock would have said EDEADLK instead, so a word with our id
+// after ENOTRECOVERABLE is glibc's leftover: release it the way glibc's unlock does.
+int TryLock(pthread_mutex_t* m) {
+  int r = pthread_mutex_trylock(m);
+  if (r == ENOTRECOVERABLE) {
+    uint32_t* word = LockWord(m);
+    uint32_t v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    if ((v & kTidMask) == static_cast<uint32_t>(MyTid()) && __atomic_compare_exchange_n(word, &v, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      if ((v & kFutexWaiters) != 0) FutexWake(word, 1, false);
+    }
+  }
+  return r;
+}
 
 struct EnvSync;
 
@@ -424,8 +451,16 @@ napi_value Op_lock(napi_env env, napi_callback_info info) {
   pthread_mutex_t* mx = m->mutex;
   if (mx == nullptr || !KindOk(mx)) return Int(env, EINVAL);
   int64_t deadline = DeadlineNs(Num(env, argv[0]));
-  int r;
-  if (deadline < 0) {
+  // Spin a little before sleeping, as glibc's adaptive mutexes do (robust ones never spin): a holder on
+  // another CPU usually lets go within a few hundred nanoseconds, and a futex sleep costs microseconds.
+  int r = TryLock(mx);
+  for (int spin = 0; r == EBUSY && spin < kLockSpins; spin++) {
+    CpuRelax();
+    if ((__atomic_load_n(LockWord(mx), __ATOMIC_RELAXED) & kTidMask) == 0) r = TryLock(mx);
+  }
+  if (r != EBUSY) {
+    // taken (or an error, or EDEADLK) without sleeping
+  } else if (deadline < 0) {
     r = pthread_mutex_lock(mx);
   } else {
     timespec abs = ToTimespec(deadline);
@@ -434,11 +469,11 @@ napi_value Op_lock(napi_env env, napi_callback_info info) {
   return Int(env, Acquired(m, mx, r));
 }
 
-napi_value TryLock(napi_env env, napi_callback_info info, bool after_wait) {
+napi_value TryLockOp(napi_env env, napi_callback_info info, bool after_wait) {
   Mapping* m = Data(env, info);
   pthread_mutex_t* mx = m->mutex;
   if (mx == nullptr || !KindOk(mx)) return Int(env, EINVAL);
-  int r = Acquired(m, mx, pthread_mutex_trylock(mx));
+  int r = Acquired(m, mx, TryLock(mx));
   // Taken after a wait: other waiters may sleep on the word and our wake may have been theirs. Keep
   // FUTEX_WAITERS set, as glibc does for a lock taken after waiting, so that our unlock wakes one.
   if (after_wait && (r == 0 || r == kAbandoned)) __atomic_fetch_or(LockWord(mx), kFutexWaiters, __ATOMIC_SEQ_CST);
@@ -446,8 +481,8 @@ napi_value TryLock(napi_env env, napi_callback_info info, bool after_wait) {
 }
 
 // tryLock() -> 0 | -1 | EBUSY | errno; tryLockWaited(): the same, after an asynchronous wait.
-napi_value Op_tryLock(napi_env env, napi_callback_info info) { return TryLock(env, info, false); }
-napi_value Op_tryLockWaited(napi_env env, napi_callback_info info) { return TryLock(env, info, true); }
+napi_value Op_tryLock(napi_env env, napi_callback_info info) { return TryLockOp(env, info, false); }
+napi_value Op_tryLockWaited(napi_env env, napi_callback_info info) { return TryLockOp(env, info, true); }
 
 // unlock() -> 0 | EPERM (this thread did not lock it through this mapping) | errno
 napi_value Op_unlock(napi_env env, napi_callback_info info) {
@@ -580,7 +615,7 @@ napi_value Op_join(napi_env env, napi_callback_info info) {
     if (__atomic_load_n(state, __ATOMIC_SEQ_CST) != kSlotFree) continue;
     pthread_mutex_t* mx = SlotMutex(slots, i);
     if (!KindOk(mx)) return Int(env, -2);
-    int r = pthread_mutex_trylock(mx);
+    int r = TryLock(mx);
     if (r == EOWNERDEAD) {  // a joiner died between its lock and its claim
       pthread_mutex_consistent(mx);
       r = 0;
@@ -638,7 +673,7 @@ napi_value Op_scan(napi_env env, napi_callback_info info) {
     pthread_mutex_t* mx = SlotMutex(slots, i);
     if (!KindOk(mx)) return Int(env, -2);
     if ((__atomic_load_n(LockWord(mx), __ATOMIC_SEQ_CST) & kTidMask) == me) continue;
-    int r = pthread_mutex_trylock(mx);
+    int r = TryLock(mx);
     if (r == EBUSY || r == EDEADLK) continue;
     if (r == 0) {  // the member left while we looked
       pthread_mutex_unlock(mx);

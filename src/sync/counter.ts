@@ -35,8 +35,8 @@ const defaultLog = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 
-const seqIndex = (layout.counter.seq - layout.counter.value) / 4;
-const waitersIndex = (layout.counter.waiters - layout.counter.value) / 4;
+const seqIndex = 0;
+const waitersIndex = 1;
 
 function checkLog(log: unknown, where: string): (line: string) => void {
   if (log === undefined) return defaultLog;
@@ -70,7 +70,7 @@ export class Counter implements Disposable {
     this.#name = block.name;
     this.#handle = block.handle;
     this.#value = new BigInt64Array(block.buffer, layout.counter.value, 1);
-    this.#words = new Int32Array(block.buffer, layout.counter.value, 4);
+    this.#words = new Int32Array(block.buffer, layout.counter.seq, 2);
     this.#printEvery = printEvery;
     this.#message = message;
     this.#log = log;
@@ -108,7 +108,7 @@ export class Counter implements Disposable {
       'Counter.open',
       () => -1,
       (view, h, name) => {
-        if (h.bodyLength < layout.counter.baseBodyLength) throw layout.badHeader(name, `counter body of ${h.bodyLength} bytes (64 needed)`);
+        if (h.bodyLength < layout.counter.baseBodyLength) throw layout.badHeader(name, `counter body of ${h.bodyLength} bytes (128 needed)`);
         const every = view.getBigInt64(layout.counter.printEvery, true);
         if (every < 0n || every > BigInt(Number.MAX_SAFE_INTEGER)) throw layout.badHeader(name, `printEvery ${every} is out of range`);
         const length = view.getUint32(layout.counter.messageLength, true);

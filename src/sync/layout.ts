@@ -19,8 +19,9 @@
 //
 // Bodies (offsets from the start of the segment):
 //   mutex    128: pthread_mutex_t (40 bytes)                                    body 64
-//   counter  128: i64 value · 136: u32 seq (futex) · 140: u32 waiters · 144: i64 printEvery
-//            (0 = no messages) · 152: u32 message length · 192: message, UTF-8  body 64 + length
+//   counter  128: i64 value (a cache line of its own) · 192: u32 seq (futex) · 196: u32 waiters
+//            200: i64 printEvery (0 = no messages) · 208: u32 message length
+//            256: message, UTF-8                                               body 128 + length
 //   barrier  128: u32 state (bit 31 broken, bits 16-30 generation, bits 0-15 arrived; futex)
 //            132: u32 parties · 136: u32 member slots · 140: u32 broken reason · 144: u32 pid
 //            192: member slots, 64 bytes each: 0 pthread_mutex_t ("alive" lock) · 40 u32 state
@@ -61,15 +62,17 @@ export const header = {
 
 export const mutex = { lock: 128, bodyLength: 64 } as const;
 
+// The value has a cache line to itself: incrementers read the waiters word after every add, and it
+// must not be the line the other core just took away.
 export const counter = {
   value: 128,
-  seq: 136,
-  waiters: 140,
-  printEvery: 144,
-  messageLength: 152,
-  message: 192,
+  seq: 192,
+  waiters: 196,
+  printEvery: 200,
+  messageLength: 208,
+  message: 256,
   maxMessageBytes: 1024,
-  baseBodyLength: 64,
+  baseBodyLength: 128,
 } as const;
 
 export const barrier = {

@@ -58,6 +58,8 @@ export class Mutex implements Disposable {
   readonly #queue: Waiter[] = [];
   #wait: Wait | undefined;
   #waited = false;
+  // Made once: a closure written inside unlock() would make V8 allocate a context on every call.
+  readonly #pumpSoon = (): void => this.#pump();
 
   private constructor(block: SyncBlock) {
     this.#block = block;
@@ -116,6 +118,7 @@ export class Mutex implements Disposable {
    * worker threads and scripts; on the main thread it blocks the event loop while it waits.
    */
   lockSync(options?: LockOptions): LockResult {
+    if (options === undefined && this.#block !== undefined && !this.#held) return this.#take(this.#ops.lock(-1), 'lockSync', Infinity);
     this.#live('lockSync');
     const opts = checkOptions(options, ['timeoutMs', 'signal'], 'lockSync');
     const timeoutMs = checkTimeout(opts.timeoutMs, 'lockSync');
@@ -194,7 +197,7 @@ export class Mutex implements Disposable {
           })
         : this.#error(r, 'unlock');
     }
-    if (this.#queue.length > 0) queueMicrotask(() => this.#pump());
+    if (this.#queue.length > 0) queueMicrotask(this.#pumpSoon);
   }
 
   /**

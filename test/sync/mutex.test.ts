@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { Mutex, Segment } from '../../src/index.js';
-import { spawnSnippet } from '../helpers/child.js';
+import { runSnippet, spawnSnippet } from '../helpers/child.js';
 import { errorCode } from '../helpers/errors.js';
 import { exists, uniqueName, waitFor } from '../helpers/shm.js';
 import { rejectionCode, sleep, startWorker } from './util.js';
@@ -344,12 +344,23 @@ describe('Mutex', () => {
     m2.close();
   });
 
-  it('a lock left unrecoverable by a foreign user is ENOTRECOVERABLE, never a hang', () => {
+  it('a lock left unrecoverable by a foreign user is ENOTRECOVERABLE everywhere, never a hang (and glibc\'s trylock leaves no lock behind)', async () => {
     const m = Mutex.create();
     const raw = Segment.open(m.name);
-    new Int32Array(raw.buffer, 128 + 8, 1)[0] = 0x7ffffffe; // __owner = PTHREAD_MUTEX_NOTRECOVERABLE (INT_MAX - 1 in glibc)
-    assert.equal(errorCode(() => m.lockSync({ timeoutMs: 1000 })), 'ENOTRECOVERABLE');
+    const words = new Int32Array(raw.buffer, 128, 3);
+    words[2] = 0x7ffffffe; // __owner = PTHREAD_MUTEX_NOTRECOVERABLE (INT_MAX - 1 in glibc)
     assert.equal(errorCode(() => m.tryLock()), 'ENOTRECOVERABLE');
+    assert.equal(words[0], 0, 'the lock word is free again after trylock');
+    assert.equal(errorCode(() => m.lockSync({ timeoutMs: 1000 })), 'ENOTRECOVERABLE');
+    assert.equal(errorCode(() => m.lockSync()), 'ENOTRECOVERABLE');
+    assert.equal(await rejectionCode(m.lock({ timeoutMs: 1000 })), 'ENOTRECOVERABLE');
+    const r = await runSnippet(
+      `const m = nd.Mutex.open(JSON.parse(args[0]));
+       for (const f of [() => m.tryLock(), () => m.lockSync({ timeoutMs: 2000 })]) { try { f(); send('no error'); } catch (e) { send(e.code); } }`,
+      [JSON.stringify(m.handle)],
+    );
+    assert.deepEqual(r.messages, ['ENOTRECOVERABLE', 'ENOTRECOVERABLE']);
+    assert.equal(words[0], 0);
     raw.close();
     m.close();
   });
