@@ -35,7 +35,6 @@ struct shared {
   pthread_mutex_t m;
   volatile long x;
   volatile int ready;
-  volatile int go;
   double start[2];
   double end[2];
 };
