@@ -66,7 +66,11 @@ describe('Counter', () => {
     assert.equal(c.increment(-20), 30, 'negative steps are allowed; they log nothing');
     assert.equal(c.increment(0), 30);
     assert.equal(c.increment(10), 40, 'crossing 40 again logs again');
-    assert.deepEqual(lines, ['Count: 44', 'Count: 50', 'Count: 40']);
+    c.add(5);
+    c.add();
+    assert.equal(c.value, 46);
+    c.add(4); // crosses 50
+    assert.deepEqual(lines, ['Count: 44', 'Count: 50', 'Count: 40', 'Count: 50']);
     assert.equal(c.printEvery, 10);
     assert.equal(c.message, 'Count: {}');
     c.close();
@@ -101,7 +105,10 @@ describe('Counter', () => {
     assert.equal(errorCode(() => Counter.create({ log: 'console' as never })), 'EINVAL');
     assert.equal(errorCode(() => Counter.create({ printevery: 5 } as never)), 'EINVAL');
     const c = Counter.create({ message: 'é'.repeat(512) });
-    for (const n of [1.5, Number.NaN, '1', 2 ** 60]) assert.equal(errorCode(() => c.increment(n as number)), 'EINVAL', `step ${String(n)}`);
+    for (const n of [1.5, Number.NaN, '1', 2 ** 60]) {
+      assert.equal(errorCode(() => c.increment(n as number)), 'EINVAL', `step ${String(n)}`);
+      assert.equal(errorCode(() => c.add(n as number)), 'EINVAL', `add ${String(n)}`);
+    }
     assert.equal(c.value, 0);
     assert.equal(Counter.open(c.handle).message, 'é'.repeat(512), 'the message travels in the segment');
     c.close();
@@ -139,8 +146,9 @@ describe('Counter', () => {
     await w.message();
     await sleep(20);
     c.increment();
-    c.increment();
-    c.increment();
+    c.add();
+    await sleep(20);
+    c.add();
     assert.deepEqual(await w.message(), { got: 3 });
     await w.exited;
     c.close();
@@ -152,6 +160,7 @@ describe('Counter', () => {
     c.close();
     assert.equal(c.closed, true);
     assert.equal(errorCode(() => c.increment()), 'ECLOSED');
+    assert.equal(errorCode(() => c.add()), 'ECLOSED');
     assert.equal(errorCode(() => c.value), 'ECLOSED');
     assert.equal(errorCode(() => c.bigValue), 'ECLOSED');
     assert.equal(errorCode(() => c.waitForSync(1)), 'ECLOSED');
