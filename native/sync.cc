@@ -55,8 +55,9 @@ constexpr uint32_t kSlotPid = 44;
 constexpr uint32_t kSlotTid = 48;
 constexpr uint32_t kSlotFree = 0, kSlotMember = 1, kSlotDead = 2;
 
-// Results of lock operations, to JavaScript: 0 acquired, kAbandoned acquired after the previous owner
-// died (already made consistent), otherwise a positive errno.
+// Results of lock operations, to JavaScript: undefined acquired (or unlocked), kAbandoned acquired after
+// the previous owner died (already made consistent), otherwise a positive errno. Success returns no
+// value at all: making a number costs a few nanoseconds of a call that costs ~25.
 constexpr int kAbandoned = -1;
 constexpr int kLockSpins = 100;  // glibc's default for adaptive mutexes (tunable glibc.mutex.spin_count)
 
@@ -433,6 +434,8 @@ uint8_t* At(Mapping* m, napi_env env, napi_value v, size_t size, size_t align) {
   return m->addr + off;
 }
 
+napi_value Result(napi_env env, int r) { return r == 0 ? nullptr : Int(env, r); }
+
 int Acquired(Mapping* m, pthread_mutex_t* mx, int r) {
   if (r == EOWNERDEAD) {
     pthread_mutex_consistent(mx);
@@ -444,29 +447,35 @@ int Acquired(Mapping* m, pthread_mutex_t* mx, int r) {
   return r;
 }
 
-// lock(timeoutMs) -> 0 | -1 (abandoned) | errno. Blocks this thread; timeoutMs < 0 waits forever.
-napi_value Op_lock(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Mapping* m = static_cast<Mapping*>(Args(env, info, argv));
-  pthread_mutex_t* mx = m->mutex;
-  if (mx == nullptr || !KindOk(mx)) return Int(env, EINVAL);
-  int64_t deadline = DeadlineNs(Num(env, argv[0]));
-  // Spin a little before sleeping, as glibc's adaptive mutexes do (robust ones never spin): a holder on
-  // another CPU usually lets go within a few hundred nanoseconds, and a futex sleep costs microseconds.
+// Spin a little before sleeping, as glibc's adaptive mutexes do (robust ones never spin): a holder on
+// another CPU usually lets go within a few hundred nanoseconds, and a futex sleep costs microseconds.
+int SpinThenLock(pthread_mutex_t* mx, int64_t deadline) {
   int r = TryLock(mx);
   for (int spin = 0; r == EBUSY && spin < kLockSpins; spin++) {
     CpuRelax();
     if ((__atomic_load_n(LockWord(mx), __ATOMIC_RELAXED) & kTidMask) == 0) r = TryLock(mx);
   }
-  if (r != EBUSY) {
-    // taken (or an error, or EDEADLK) without sleeping
-  } else if (deadline < 0) {
-    r = pthread_mutex_lock(mx);
-  } else {
-    timespec abs = ToTimespec(deadline);
-    r = pthread_mutex_clocklock(mx, CLOCK_MONOTONIC, &abs);
-  }
-  return Int(env, Acquired(m, mx, r));
+  if (r != EBUSY) return r;  // taken (or an error, or EDEADLK) without sleeping
+  if (deadline < 0) return pthread_mutex_lock(mx);
+  timespec abs = ToTimespec(deadline);
+  return pthread_mutex_clocklock(mx, CLOCK_MONOTONIC, &abs);
+}
+
+// lock(timeoutMs) -> undefined | -1 (abandoned) | errno. Blocks this thread; timeoutMs < 0 waits forever.
+napi_value Op_lock(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Mapping* m = static_cast<Mapping*>(Args(env, info, argv));
+  pthread_mutex_t* mx = m->mutex;
+  if (mx == nullptr || !KindOk(mx)) return Int(env, EINVAL);
+  return Result(env, Acquired(m, mx, SpinThenLock(mx, DeadlineNs(Num(env, argv[0])))));
+}
+
+// lockNow(): lock(-1) without an argument to read (the common lockSync()).
+napi_value Op_lockNow(napi_env env, napi_callback_info info) {
+  Mapping* m = Data(env, info);
+  pthread_mutex_t* mx = m->mutex;
+  if (mx == nullptr || !KindOk(mx)) return Int(env, EINVAL);
+  return Result(env, Acquired(m, mx, SpinThenLock(mx, -1)));
 }
 
 napi_value TryLockOp(napi_env env, napi_callback_info info, bool after_wait) {
@@ -477,14 +486,14 @@ napi_value TryLockOp(napi_env env, napi_callback_info info, bool after_wait) {
   // Taken after a wait: other waiters may sleep on the word and our wake may have been theirs. Keep
   // FUTEX_WAITERS set, as glibc does for a lock taken after waiting, so that our unlock wakes one.
   if (after_wait && (r == 0 || r == kAbandoned)) __atomic_fetch_or(LockWord(mx), kFutexWaiters, __ATOMIC_SEQ_CST);
-  return Int(env, r);
+  return Result(env, r);
 }
 
-// tryLock() -> 0 | -1 | EBUSY | errno; tryLockWaited(): the same, after an asynchronous wait.
+// tryLock() -> undefined | -1 | EBUSY | errno; tryLockWaited(): the same, after an asynchronous wait.
 napi_value Op_tryLock(napi_env env, napi_callback_info info) { return TryLockOp(env, info, false); }
 napi_value Op_tryLockWaited(napi_env env, napi_callback_info info) { return TryLockOp(env, info, true); }
 
-// unlock() -> 0 | EPERM (this thread did not lock it through this mapping) | errno
+// unlock() -> undefined | EPERM (this thread did not lock it through this mapping) | errno
 napi_value Op_unlock(napi_env env, napi_callback_info info) {
   Mapping* m = Data(env, info);
   pthread_mutex_t* mx = m->mutex;
@@ -494,7 +503,7 @@ napi_value Op_unlock(napi_env env, napi_callback_info info) {
   if (m->mutex_held.load(std::memory_order_relaxed) == 0) return Int(env, EPERM);
   int r = pthread_mutex_unlock(mx);
   if (r == 0) m->mutex_held.store(0, std::memory_order_relaxed);
-  return Int(env, r);
+  return Result(env, r);
 }
 
 // initMutex() -> 0 | errno (the creator, before the segment is published)
@@ -738,7 +747,7 @@ napi_value JS_syncMap(napi_env env, napi_callback_info info) {
   napi_value ops;
   napi_create_object(env, &ops);
   const napi_property_descriptor props[] = {
-      OP(lock),     OP(tryLock),   OP(tryLockWaited), OP(unlock), OP(initMutex), OP(checkMutex),
+      OP(lock),     OP(lockNow),   OP(tryLock),   OP(tryLockWaited), OP(unlock), OP(initMutex), OP(checkMutex),
       OP(heldHere), OP(wait),      OP(wake),          OP(waitAsync), OP(initSlots), OP(join),
       OP(leave),    OP(scan),
   };

@@ -133,12 +133,18 @@ export function ownerPipe(): [number, number] | SystemFailure {
 
 /** The operations on one mapping of a sync segment (native/sync.cc documents each). */
 export interface SyncOps {
-  /** 0 acquired, -1 acquired after the owner died (made consistent), else an errno; blocks this thread. */
-  lock(timeoutMs: number): number;
-  tryLock(): number;
+  /**
+   * undefined acquired, -1 acquired after the owner died (made consistent), else an errno; blocks this
+   * thread (success returns no value: making a number would cost a few ns of a ~25 ns call).
+   */
+  lock(timeoutMs: number): number | undefined;
+  /** lock(-1) without an argument. */
+  lockNow(): number | undefined;
+  tryLock(): number | undefined;
   /** tryLock after an asynchronous wait (keeps FUTEX_WAITERS set, as glibc does after waiting). */
-  tryLockWaited(): number;
-  unlock(): number;
+  tryLockWaited(): number | undefined;
+  /** undefined unlocked, else an errno. */
+  unlock(): number | undefined;
   initMutex(): number;
   checkMutex(): boolean;
   heldHere(): boolean;

@@ -118,7 +118,7 @@ export class Mutex implements Disposable {
    * worker threads and scripts; on the main thread it blocks the event loop while it waits.
    */
   lockSync(options?: LockOptions): LockResult {
-    if (options === undefined && this.#block !== undefined && !this.#held) return this.#take(this.#ops.lock(-1), 'lockSync', Infinity);
+    if (options === undefined && this.#block !== undefined && !this.#held) return this.#take(this.#ops.lockNow(), 'lockSync', Infinity);
     this.#live('lockSync');
     const opts = checkOptions(options, ['timeoutMs', 'signal'], 'lockSync');
     const timeoutMs = checkTimeout(opts.timeoutMs, 'lockSync');
@@ -190,7 +190,7 @@ export class Mutex implements Disposable {
     }
     const r = this.#ops.unlock();
     this.#held = false;
-    if (r !== 0) {
+    if (r !== undefined) {
       throw r === EPERM
         ? new NdshmError('ENOTOWNER', `mutex "${this.#name}": the lock word no longer names this thread (overwritten by another process?)`, {
             segment: this.#name,
@@ -258,10 +258,10 @@ export class Mutex implements Disposable {
     }
   }
 
-  #take(r: number, what: string, timeoutMs: number): LockResult {
-    if (r === 0 || r === -1) {
+  #take(r: number | undefined, what: string, timeoutMs: number): LockResult {
+    if (r === undefined || r === -1) {
       this.#held = true;
-      return r === 0 ? acquired : abandoned;
+      return r === undefined ? acquired : abandoned;
     }
     throw this.#error(r, what, timeoutMs);
   }
