@@ -129,7 +129,8 @@ export function ownerPipe(): [number, number] | SystemFailure {
 
 // ----- sync (native/sync.cc) -----
 // Robust mutexes, futex waits and the per-thread waiter of src/sync. Every operation is a method of an
-// ops object bound to one mapping of a sync segment; results are numbers (0, or an errno value).
+// ops object bound to one mapping of a sync segment; results are numbers (errno values), and the hot
+// lock operations return undefined for success.
 
 /** The operations on one mapping of a sync segment (native/sync.cc documents each). */
 export interface SyncOps {
