@@ -158,6 +158,39 @@ describe('Mutex', () => {
     for (const m of ms) m.close();
   });
 
+  it('more waits than one futex_waitv takes (150 mutexes) all complete; process.exit() with waits pending ends at once', async () => {
+    const ms = Array.from({ length: 150 }, () => Mutex.create());
+    const child = spawnSnippet(
+      `const ms = JSON.parse(args[0]).map((h) => nd.Mutex.open(h));
+       for (const m of ms) m.lockSync();
+       send({ locked: true });
+       await next();
+       for (const m of ms) m.unlock();
+       await next();`,
+      [JSON.stringify(ms.map((m) => m.handle))],
+    );
+    await child.message();
+    const pending = ms.map((m) => m.lock({ timeoutMs: 10000 }));
+    await sleep(50);
+    child.send('unlock');
+    const results = await Promise.all(pending);
+    assert.equal(results.filter((r) => !r.abandoned).length, 150);
+    for (const m of ms) m.unlock();
+    child.send('exit');
+    await child.exited;
+    ms[0]!.lockSync();
+    const quitter = spawnSnippet(
+      `const m = nd.Mutex.open(JSON.parse(args[0])); void m.lock(); void m.lock({ timeoutMs: 60000 });
+       setTimeout(() => process.exit(7), 50);`,
+      [JSON.stringify(ms[0]!.handle)],
+    );
+    const t = performance.now();
+    assert.equal((await quitter.exited).code, 7);
+    assert.ok(performance.now() - t < 3000);
+    ms[0]!.unlock();
+    for (const m of ms) m.close();
+  });
+
   it('timeouts and AbortSignal give ETIMEDOUT and EABORTED, and the mutex works afterwards', async () => {
     const m = Mutex.create();
     const h = await holding(m);
