@@ -15,6 +15,7 @@
 
 #include "shm.h"
 #include "sigbus.h"
+#include "sync.h"
 #include "uncounted_buffer.h"
 
 namespace ndshm {
@@ -445,6 +446,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rename", nullptr, JS_rename, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  RegisterSync(env, exports);
   return exports;
 }
 

@@ -18,7 +18,14 @@ export type NdshmErrorCode =
   | 'ENOTSUP' // the runtime or platform lacks what this needs
   | 'EIO' // the kernel could not back a page of a mapping (reported after a SIGBUS was caught)
   | 'EFTYPE' // a FIFO, socket, directory, device or symbolic link where a segment or file should be
-  | 'ESYSTEM'; // any other operating-system error (errno name in .errnoName)
+  | 'ESYSTEM' // any other operating-system error (errno name in .errnoName)
+  | 'ETIMEDOUT' // a lock, barrier or counter wait reached its timeoutMs
+  | 'EABORTED' // a wait was given up because its AbortSignal fired
+  | 'EBROKEN' // a barrier is broken: a member died, a wait timed out or was aborted, or abort() was called
+  | 'ELOCKED' // this thread holds the mutex: close() would break owner-death detection, lockSync() would deadlock
+  | 'ENOTOWNER' // unlock() by a thread (or Mutex object) that does not hold the mutex
+  | 'ENOTRECOVERABLE' // the mutex was left inconsistent by a non-ndshm user and can never be locked again
+  | 'ETOOMANY'; // every member slot of a barrier is taken
 
 const brand = Symbol.for('ndshm.error');
 

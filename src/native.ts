@@ -163,3 +163,92 @@ export function ownerPipe(): [number, number] | SystemFailure {
 export function closeOwnerPipe(writeFd: number): void {
   addon.closeOwnerPipe(writeFd);
 }
+
+// ----- sync (native/sync.cc) -----
+// Robust mutexes, futex waits and the per-thread waiter of src/sync. Every operation is a method of an
+// ops object bound to one mapping of a sync segment; results are numbers (errno values), and the hot
+// lock operations return undefined for success.
+
+/** The operations on one mapping of a sync segment (native/sync.cc documents each). */
+export interface SyncOps {
+  /**
+   * undefined acquired, -1 acquired after the owner died (made consistent), else an errno; blocks this
+   * thread (success returns no value: making a number would cost a few ns of a ~25 ns call).
+   */
+  lock(timeoutMs: number): number | undefined;
+  /** lock(-1) without an argument. */
+  lockNow(): number | undefined;
+  tryLock(): number | undefined;
+  /** tryLock after an asynchronous wait (keeps FUTEX_WAITERS set, as glibc does after waiting). */
+  tryLockWaited(): number | undefined;
+  /** undefined unlocked, else an errno. */
+  unlock(): number | undefined;
+  initMutex(): number;
+  checkMutex(): boolean;
+  heldHere(): boolean;
+  /** 0 woken, or EAGAIN, ETIMEDOUT, EINTR; blocks this thread. */
+  wait(offset: number, expected: number, timeoutMs: number): number;
+  /** Waiters woken, or -errno. */
+  wake(offset: number, count: number): number;
+  waitAsync(offset: number, expected: number, mode: SyncWaitMode, timeoutMs: number, id: number): number;
+  initSlots(offset: number, count: number): number;
+  /** The slot taken, -1 when all are taken, -2 when a slot is corrupt. */
+  join(offset: number, count: number, pid: number): number;
+  leave(offset: number, index: number): number;
+  /** The slot of a dead member, -1 if none, -2 when a slot is corrupt. */
+  scan(offset: number, count: number): number;
+}
+
+export const enum SyncWaitMode {
+  Value = 0,
+  Mutex = 1,
+}
+
+export const enum SyncWaitResult {
+  Changed = 0,
+  TimedOut = 1,
+}
+
+/** How the sync page reaches JavaScript: 1 V8 SharedArrayBuffer, 2 Node-API one, 3 plain ArrayBuffer. */
+export const enum SyncRoute {
+  Auto = 0,
+  V8 = 1,
+  NodeApi = 2,
+  ArrayBuffer = 3,
+}
+
+export interface SyncMapping {
+  readonly buffer: SharedArrayBuffer | ArrayBuffer;
+  readonly ops: SyncOps;
+  readonly route: SyncRoute;
+}
+
+interface SyncAddon {
+  syncMap(segmentBuffer: ArrayBuffer, route: SyncRoute, mutexOffset: number): SyncMapping | number;
+  syncCallback(fn: (id: number, reason: SyncWaitResult) => void): void;
+  syncCancel(id: number): void;
+  syncRef(on: boolean): void;
+  syncInfo(): { routes: number; mutexSize: number; mutexKind: number; waitv: boolean };
+}
+
+const syncAddon = addon as unknown as SyncAddon;
+
+/** Which route maps sync pages: NDSHM_SYNC_BUFFER=v8|napi|arraybuffer forces one (tests of fallbacks). */
+const syncRoute: SyncRoute = (() => {
+  const forced = process.env['NDSHM_SYNC_BUFFER'];
+  if (forced === 'v8') return SyncRoute.V8;
+  if (forced === 'napi') return SyncRoute.NodeApi;
+  if (forced === 'arraybuffer') return SyncRoute.ArrayBuffer;
+  return sandboxed ? SyncRoute.NodeApi : SyncRoute.Auto;
+})();
+
+/** Maps a sync segment's pages a second time, as a SharedArrayBuffer where the runtime allows. */
+export function syncMap(segmentBuffer: ArrayBuffer, mutexOffset: number): SyncMapping | SystemFailure {
+  const r = syncAddon.syncMap(segmentBuffer, syncRoute, mutexOffset);
+  return typeof r === 'number' ? { errno: r, syscall: r === 22 || r === 95 ? 'syncMap' : 'mremap' } : r;
+}
+
+export const syncCallback = (fn: (id: number, reason: SyncWaitResult) => void): void => syncAddon.syncCallback(fn);
+export const syncCancel = (id: number): void => syncAddon.syncCancel(id);
+export const syncRef = (on: boolean): void => syncAddon.syncRef(on);
+export const syncInfo = (): { routes: number; mutexSize: number; mutexKind: number; waitv: boolean } => syncAddon.syncInfo();

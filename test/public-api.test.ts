@@ -9,6 +9,9 @@ import * as ndshm from '../src/index.js';
 
 it('exports exactly the public API', () => {
   assert.deepEqual(Object.keys(ndshm).sort(), [
+    'Barrier',
+    'Counter',
+    'Mutex',
     'NdshmError',
     'Segment',
     'SharedMemoryException',

@@ -1,0 +1,47 @@
+// A member of the barrier scenario, forked with an IPC channel. First message: {op: 'barrier', handle,
+// rounds, mode: 'sync' | 'async'} (ndshm's Barrier, waitSync or wait) or {op: 'ipc', rounds} (a barrier
+// through the parent: send {arrive}, wait for {pass}). It says {ready}, waits for {go}, passes one
+// round untimed (everyone is in step after it), then times `rounds` rounds and says {us} per round.
+
+import { Barrier, type SyncHandle } from '../../src/index.js';
+
+interface Config {
+  op: 'barrier' | 'ipc';
+  handle?: SyncHandle;
+  rounds: number;
+  mode?: 'sync' | 'async';
+}
+
+const inbox: unknown[] = [];
+let waiting: ((m: unknown) => void) | undefined;
+process.on('message', (m) => {
+  if (waiting) {
+    const w = waiting;
+    waiting = undefined;
+    w(m);
+  } else inbox.push(m);
+});
+const next = (): Promise<unknown> => (inbox.length > 0 ? Promise.resolve(inbox.shift()) : new Promise((r) => (waiting = r)));
+
+const config = (await next()) as Config;
+let round: () => Promise<unknown> | number;
+let barrier: Barrier | undefined;
+if (config.op === 'barrier') {
+  const b = Barrier.open(config.handle!);
+  barrier = b;
+  round = config.mode === 'sync' ? () => b.waitSync() : () => b.wait();
+} else {
+  round = () => {
+    process.send!({ arrive: true });
+    return next();
+  };
+}
+process.send!({ ready: true });
+await next(); // {go}
+await round();
+const start = process.hrtime.bigint();
+for (let r = 0; r < config.rounds; r++) await round();
+const us = Number(process.hrtime.bigint() - start) / 1000 / config.rounds;
+process.send!({ us });
+barrier?.close();
+process.disconnect();
