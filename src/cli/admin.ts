@@ -1,7 +1,7 @@
 // unlink, gc, doctor, demo.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { statfsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { NdshmError, Segment, gc as collect, isNdshmError, runtimeInfo, unlink as unlinkStore } from '../index.js';
@@ -119,6 +119,7 @@ export async function demo(args: string[]): Promise<void> {
     return;
   }
   const script = fileURLToPath(new URL('../../examples/demo.js', import.meta.url));
+  if (!existsSync(script)) throw new NdshmError('ENOENT', `the demo is not part of this installation (${script} is missing)`);
   const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
   process.on('SIGINT', () => undefined); // the demo handles Ctrl-C itself
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));

@@ -3,12 +3,20 @@
 
 import { readFileSync } from 'node:fs';
 
-import { NdshmError } from '../index.js';
-import { demo, doctor, gc, unlink } from './admin.js';
-import { info } from './info.js';
-import { list } from './list.js';
-import { load } from './load.js';
 import { UsageError } from './usage.js';
+
+// Commands are loaded when run, inside main's error handling: even the library failing to load (no
+// addon for this platform, say) is a one-line error, never a stack trace without -v.
+type Command = (args: string[]) => void | Promise<void>;
+const commands: Record<string, () => Promise<Command>> = {
+  load: async () => (await import('./load.js')).load,
+  list: async () => (await import('./list.js')).list,
+  info: async () => (await import('./info.js')).info,
+  unlink: async () => (await import('./admin.js')).unlink,
+  gc: async () => (await import('./admin.js')).gc,
+  doctor: async () => (await import('./admin.js')).doctor,
+  demo: async () => (await import('./admin.js')).demo,
+};
 
 const help = `usage: ndshm <command> [options]
 
@@ -24,8 +32,6 @@ commands:
 "ndshm <command> --help" describes a command.
 `;
 
-const commands: Record<string, (args: string[]) => void | Promise<void>> = { load, list, info, unlink, gc, doctor, demo };
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   const verbose = args.includes('-v') || args.includes('--verbose');
@@ -38,12 +44,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`ndshm ${pkg.version}\n`);
     return 0;
   }
-  const run = commands[command];
-  if (run === undefined) {
-    process.stderr.write(`ndshm: unknown command "${command}" (see ndshm --help)\n`);
+  const load = Object.hasOwn(commands, command) ? commands[command] : undefined;
+  if (load === undefined) {
+    process.stderr.write(`ndshm: unknown command ${JSON.stringify(command)} (see ndshm --help)\n`);
     return 2;
   }
   try {
+    const run = await load();
     await run(args);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
@@ -52,11 +59,24 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     // The library's hint names its option; on the command line it is a flag.
-    const message = err instanceof NdshmError && err.code === 'EEXIST' && command === 'load' ? err.message.replace('use overwrite to replace it', '-o replaces it') : (err as Error).message;
-    process.stderr.write(`ndshm ${command}: ${message}\n`);
-    if (verbose) process.stderr.write(`${(err as Error).stack}\n`);
+    const code = (err as { code?: unknown })?.code;
+    const raw = err instanceof Error ? err.message : String(err);
+    const message = code === 'EEXIST' && command === 'load' ? raw.replace('use overwrite to replace it', '-o replaces it') : raw;
+    process.stderr.write(`ndshm ${command}: ${verbose ? message : message.split('\n')[0]}\n`);
+    if (verbose) process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
     return 1;
   }
 }
+
+// Whatever escapes (an error in a callback, a rejection nobody awaited): one line, the stack only with -v.
+const verboseRun = process.argv.includes('-v') || process.argv.includes('--verbose');
+const fatal = (err: unknown): void => {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`ndshm: ${verboseRun ? message : message.split('\n')[0]}\n`);
+  if (verboseRun && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+};
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
 
 process.exitCode = await main(process.argv.slice(2));

@@ -13,14 +13,14 @@
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
-import { NdshmError, invalid, isNdshmError } from '../errors.js';
+import { NdshmError, invalid, isNdshmError, show } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import { contiguousBytes } from '../contiguous.js';
 import { newNode, setOwn } from '../tree.js';
 import type { Attrs } from './attrs.js';
 import { StoreBuilder, type StoreSummary, type StoreWriteOptions } from './builder.js';
 import { manifestExists, storeExists } from './published.js';
-import { checkHdf5File, loadH5wasm, openHdf5 } from './hdf5/file.js';
+import { checkHdf5File, clearDiagnostics, hdf5Reason, loadH5wasm, openHdf5, quietly } from './hdf5/file.js';
 import { type SkippedObject, planFile } from './hdf5/plan.js';
 import { copyDataset } from './hdf5/slabs.js';
 import { validateStoreName } from './names.js';
@@ -92,12 +92,14 @@ export async function hdf5ToShm(path: string, name: string, options?: Hdf5ToShmO
   }
 }
 
-/** Errors h5wasm throws (a damaged file) as EINVAL naming the file. */
+/** Errors h5wasm throws (a damaged file) as EINVAL naming the file and HDF5's own reason. */
 function h5wasmErrors<T>(path: string, run: () => T): T {
+  clearDiagnostics();
   try {
-    return run();
+    return quietly(run);
   } catch (err) {
     if (isNdshmError(err)) throw err;
-    throw new NdshmError('EINVAL', `${path}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    const reason = hdf5Reason() ?? (err instanceof Error ? err.message : show(err));
+    throw new NdshmError('EINVAL', `${path}: HDF5 could not read it: ${reason}`, { cause: err });
   }
 }

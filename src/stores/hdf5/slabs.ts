@@ -6,7 +6,8 @@
 // the heap once more, throws for float16 ("Float16 not supported"), turns compound rows into JS
 // arrays one by one, and ignores HDF5's status (a failed read would give zeros).
 
-import { NdshmError, invalid } from '../../errors.js';
+import { invalid, NdshmError, show } from '../../errors.js';
+import { hdf5Reason, quietly } from './file.js';
 
 export type H5Module = Awaited<typeof import('h5wasm/node').ready>;
 
@@ -112,18 +113,18 @@ export async function copyDataset(
       const whole = slab.count.length === 0;
       let status: number;
       try {
-        status = module.get_dataset_data(
+        status = quietly(() => module.get_dataset_data(
           source.fileId,
           source.path,
           whole ? null : slab.count.map(BigInt),
           whole ? null : slab.offset.map(BigInt),
           whole ? null : slab.count.map(() => 1n),
           BigInt(ptr),
-        );
+        ));
       } catch (err) {
-        throw new NdshmError('EINVAL', `${source.where}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+        throw new NdshmError('EINVAL', `${source.where}: HDF5 could not read it: ${hdf5Reason() ?? (err instanceof Error ? err.message : show(err))}`, { cause: err });
       }
-      if (status < 0) throw invalid(`${source.where}: HDF5 could not read it (status ${status})${filterNote(module, source)}`);
+      if (status < 0) throw invalid(`${source.where}: HDF5 could not read it: ${hdf5Reason() ?? `status ${status}`}${filterNote(module, source)}`);
       const src = module.HEAPU8.subarray(ptr, ptr + nbytes); // after the read: the heap may have grown
       let written = 0;
       for (const field of fields) written += scatter(src, source.recordBytes, slab, field);
