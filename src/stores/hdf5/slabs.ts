@@ -124,7 +124,11 @@ export async function copyDataset(
       } catch (err) {
         throw new NdshmError('EINVAL', `${source.where}: HDF5 could not read it: ${hdf5Reason() ?? (err instanceof Error ? err.message : show(err))}`, { cause: err });
       }
-      if (status < 0) throw invalid(`${source.where}: HDF5 could not read it: ${hdf5Reason() ?? `status ${status}`}${filterNote(module, source)}`);
+      if (status < 0) {
+        const reason = hdf5Reason() ?? `status ${status}`;
+        const filters = filterNote(module, source);
+        throw invalid(`${source.where}: HDF5 could not read it ${filters === '' ? `(${reason})` : `(${filters}; HDF5 says: ${reason})`}`);
+      }
       const src = module.HEAPU8.subarray(ptr, ptr + nbytes); // after the read: the heap may have grown
       let written = 0;
       for (const field of fields) written += scatter(src, source.recordBytes, slab, field);
@@ -140,7 +144,7 @@ function filterNote(module: H5Module, source: DatasetSource): string {
   try {
     const filters = module.get_dataset_filters(source.fileId, source.path);
     if (filters.length === 0) return '';
-    return `; it uses the filters ${filters.map((f) => `${f.name || 'unnamed'} (${f.id})`).join(', ')}, which h5wasm may lack`;
+    return `it uses the filters ${filters.map((f) => `${f.name || 'unnamed'} (${f.id})`).join(', ')}, which h5wasm may lack`;
   } catch {
     return '';
   }
