@@ -19,6 +19,7 @@ Errors. Everything read from shared memory is checked before numpy sees it:
   FIFO, a socket, a device: opened without blocking, then refused).
 - ValueError for bad arguments: a name outside [A-Za-z0-9._-]{1,30}, a handle whose fields have the
   wrong types, an unsupported dtype given to create().
+- PermissionError for a segment that another user owns, unless open(..., allow_other_users=True).
 - OSError from the system as it comes: FileNotFoundError, PermissionError, FileExistsError; a
   symbolic link under the name is ELOOP (never followed), a directory opened read-write is EINVAL
   (shm_open's answer; read-only, the directory is opened and refused as BadHeader).
@@ -157,7 +158,7 @@ _FILE_KINDS = {stat.S_IFIFO: 'FIFO', stat.S_IFDIR: 'directory', stat.S_IFSOCK: '
                stat.S_IFBLK: 'block device'}
 
 
-def _map(name, readonly):
+def _map(name, readonly, allow_other_users=False):
     # O_NONBLOCK: a read-only open of a FIFO under the name would otherwise wait for a writer forever.
     # Only a regular file is mapped (/dev/shm objects are regular files on tmpfs).
     fd = _shm_fd(name, (os.O_RDONLY if readonly else os.O_RDWR) | os.O_NONBLOCK)
@@ -166,6 +167,9 @@ def _map(name, readonly):
         if not stat.S_ISREG(st.st_mode):
             kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')
             raise BadHeader(f'{name}: is a {kind}, not a shared-memory object (a regular file)')
+        if st.st_uid != os.geteuid() and not allow_other_users:
+            raise PermissionError(f'{name}: belongs to user {st.st_uid}, not to this user ({os.geteuid()}): '
+                                  'pass allow_other_users=True to share memory with that user')
         size = st.st_size
         if size == 0:
             raise BadHeader(f'{name}: empty segment')
@@ -204,11 +208,12 @@ def _handle_fields(handle):
     return name, int(hid, 16), dtype, shape, strides, _int(handle.get('offset'), 'handle offset')
 
 
-def open(target, readonly=False):
-    """A numpy array over an ndshm array: `target` is a segment name or a handle dict from Node."""
+def open(target, readonly=False, allow_other_users=False):
+    """A numpy array over an ndshm array: `target` is a segment name or a handle dict from Node.
+    Another user's segment is PermissionError unless `allow_other_users` (as in Node)."""
     handle = _handle_fields(target) if isinstance(target, dict) else None
     name = handle[0] if handle else target
-    mm, size = _map(name, readonly)
+    mm, size = _map(name, readonly, allow_other_users)
     h = read_header(memoryview(mm)[:min(size, FIXED + 16 * MAX_DIMS)], size, name)
     shape, strides, offset = h['shape'], h['strides'], 0
     if handle is not None:

@@ -409,6 +409,17 @@ describe('6. segments of other users', () => {
       const a = SharedNDArray.open(key, { allowOtherUsers: true, readOnly: true });
       assert.deepEqual(a.toArray(), [1, 2, 3]);
       a.release();
+      if (pythonMissing() === undefined) {
+        const py = python(
+          `import sys; sys.path.insert(0, sys.argv[2]); import ndshm
+try:
+    ndshm.open(sys.argv[1]); print('opened')
+except PermissionError: print('refused')
+print(list(ndshm.open(sys.argv[1], readonly=True, allow_other_users=True)))`,
+          [key, fileURLToPath(new URL('../../../python', import.meta.url))],
+        );
+        assert.equal(py, 'refused\n[1.0, 2.0, 3.0]\n');
+      }
       assert.ok(exists(key), 'an attacher removed another user\'s segment');
     } finally {
       owner.send('end');
