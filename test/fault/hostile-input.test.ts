@@ -415,7 +415,7 @@ describe('6. segments of other users', () => {
 try:
     ndshm.open(sys.argv[1]); print('opened')
 except PermissionError: print('refused')
-print(list(ndshm.open(sys.argv[1], readonly=True, allow_other_users=True)))`,
+print(ndshm.open(sys.argv[1], readonly=True, allow_other_users=True).tolist())`,
           [key, fileURLToPath(new URL('../../../python', import.meta.url))],
         );
         assert.equal(py, 'refused\n[1.0, 2.0, 3.0]\n');
