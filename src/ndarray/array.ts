@@ -462,3 +462,10 @@ function localBlock(dt: DType, shape: readonly number[], buffer: ArrayBuffer): B
 function swapInPlace(bytes: Uint8Array, width: number): void {
   for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }
+
+// The array object a first open makes (see primeOpenPath in open.ts): once at import, over local memory.
+{
+  const array = makeArray(localBlock(toDType('<f8'), [2], new ArrayBuffer(16)), { shape: [2], strides: [1], offset: 0 }, toDType('<f8'));
+  void array.nbytes;
+  array.release();
+}

@@ -232,40 +232,59 @@ export interface OpenBlockOptions {
   allowOtherUsers?: boolean;
 }
 
+/** An array header read from `buffer` (`size` bytes, the object's real size) and checked. */
+export interface CheckedHeader {
+  readonly header: header.Header;
+  readonly dtype: DType;
+  /** The base array's strides in elements. */
+  readonly strides: number[];
+}
+
+/** Reads and checks an array's header: layout (header.ts), then dtype and strides. Pure: bytes in. */
+export function checkHeader(buffer: ArrayBuffer, size: number, name: string): CheckedHeader {
+  const h = header.readHeader(new Uint8Array(buffer, 0, Math.min(size, header.headerLength(header.maxDims))), size, name);
+  let dt: DType | undefined;
+  try {
+    dt = toDType(h.typestr);
+  } catch {
+    dt = undefined;
+  }
+  // Exactly the typestrs docs/format.md lists ("<f8", "|b1", ...), not other spellings toDType knows.
+  if (dt === undefined || dt.typestr !== h.typestr) throw bad(name, `unsupported typestr ${show(h.typestr)}`);
+  if (h.dataLength % dt.itemsize !== 0) throw bad(name, `data length ${h.dataLength} is not a multiple of ${dt.itemsize}`);
+  if (elementCount(h.shape) * dt.itemsize > h.dataLength) throw bad(name, `shape ${show(h.shape)} holds more than its ${h.dataLength} bytes of data`);
+  const itemsize = dt.itemsize;
+  const strides = h.strides.map((s, i) => {
+    if (s % itemsize !== 0) throw bad(name, `strides[${i}] ${s} is not a multiple of the item size ${itemsize}`);
+    return s / itemsize;
+  });
+  return { header: h, dtype: dt, strides };
+}
+
+/** The block over memory whose header `checked` describes: a segment's, or local memory. */
+export function blockOf(name: string | undefined, memory: { segment: Segment } | { local: ArrayBuffer }, checked: CheckedHeader, readOnly: boolean): Block {
+  const h = checked.header;
+  return new Block({
+    name,
+    ...memory,
+    dtype: checked.dtype,
+    dataOffset: h.dataOffset,
+    dataLength: h.dataLength,
+    base: { shape: h.shape, strides: checked.strides },
+    readOnly,
+    owned: false,
+    scope: h.persistent ? null : 'local',
+    arrayId: h.arrayId,
+    pack: ((h.flags ?? 0) & header.flagPack) !== 0,
+  });
+}
+
 /** Maps a segment and checks its header; the array layer checks the views it makes. */
 export function openBlock(name: string, options: OpenBlockOptions): { block: Block; header: header.Header; segment: Segment } {
   const segment = Segment.open(name, { readOnly: options.readOnly, allowOtherUsers: options.allowOtherUsers ?? false });
   try {
-    const bytes = new Uint8Array(segment.buffer, 0, Math.min(segment.byteLength, header.headerLength(header.maxDims)));
-    const h = header.readHeader(bytes, segment.byteLength, name);
-    let dt: DType | undefined;
-    try {
-      dt = toDType(h.typestr);
-    } catch {
-      dt = undefined;
-    }
-    // Exactly the typestrs docs/format.md lists ("<f8", "|b1", ...), not other spellings toDType knows.
-    if (dt === undefined || dt.typestr !== h.typestr) throw bad(name, `unsupported typestr ${show(h.typestr)}`);
-    if (h.dataLength % dt.itemsize !== 0) throw bad(name, `data length ${h.dataLength} is not a multiple of ${dt.itemsize}`);
-    if (elementCount(h.shape) * dt.itemsize > h.dataLength) throw bad(name, `shape ${show(h.shape)} holds more than its ${h.dataLength} bytes of data`);
-    const strides = h.strides.map((s, i) => {
-      if (s % dt.itemsize !== 0) throw bad(name, `strides[${i}] ${s} is not a multiple of the item size ${dt.itemsize}`);
-      return s / dt.itemsize;
-    });
-    const block = new Block({
-      name,
-      segment,
-      dtype: dt,
-      dataOffset: h.dataOffset,
-      dataLength: h.dataLength,
-      base: { shape: h.shape, strides },
-      readOnly: options.readOnly,
-      owned: false,
-      scope: h.persistent ? null : 'local',
-      arrayId: h.arrayId,
-      pack: ((h.flags ?? 0) & header.flagPack) !== 0,
-    });
-    return { block, header: h, segment };
+    const checked = checkHeader(segment.buffer, segment.byteLength, name);
+    return { block: blockOf(name, { segment }, checked, options.readOnly), header: checked.header, segment };
   } catch (err) {
     segment.close();
     throw err;
