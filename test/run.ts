@@ -39,8 +39,9 @@ function testFiles(dir: string): string[] {
     .sort();
 }
 
-const filter = process.argv[2];
-const files = testFiles(root).filter((f) => filter === undefined || f.includes(filter));
+// Arguments: parts of test file paths; a file runs if its path contains any of them (all without).
+const filters = process.argv.slice(2);
+const files = testFiles(root).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 const shmBefore = new Set(shmNames());
 const watchdogsBefore = new Set(watchdogPids());
 

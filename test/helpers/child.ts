@@ -2,7 +2,15 @@
 // dist/test/children; they talk JSON lines on stdout.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+
+// Children still running when a test file ends (its test failed before it ended them) are killed, so
+// that a failure is reported rather than a test file that never exits.
+const live = new Set<ChildProcess>();
+after(() => {
+  for (const p of live) p.kill('SIGKILL');
+});
 
 export const childrenDir = fileURLToPath(new URL('../children/', import.meta.url));
 
@@ -33,6 +41,8 @@ export function spawnChild(script: string, args: string[] = [], options: SpawnOp
     env: { ...process.env, ...options.env },
     ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid } : {}),
   });
+  live.add(proc);
+  proc.on('close', () => live.delete(proc));
   const messages: Record<string, unknown>[] = [];
   const waiters: { predicate: (m: never) => boolean; resolve: (m: never) => void }[] = [];
   let buffered = '';
