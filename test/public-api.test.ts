@@ -61,3 +61,12 @@ it('the published declarations hold no internals', () => {
   assert.match(read('ndarray/array.d.ts'), /private constructor\(\);/);
   assert.match(read('segment/segment.d.ts'), /private constructor\(\);/);
 });
+
+it('docs/errors.md documents exactly the codes NdshmErrorCode has', () => {
+  const source = readFileSync(fileURLToPath(new URL('../../src/errors.ts', import.meta.url)), 'utf8');
+  const union = source.slice(source.indexOf('export type NdshmErrorCode'), source.indexOf(';', source.indexOf('export type NdshmErrorCode')));
+  const codes = [...union.matchAll(/'(E[A-Z]+)'/g)].map((m) => m[1]).sort();
+  const docs = readFileSync(fileURLToPath(new URL('../../docs/errors.md', import.meta.url)), 'utf8');
+  const documented = [...docs.matchAll(/^\| `(E[A-Z]+)` \|/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(documented, codes);
+});

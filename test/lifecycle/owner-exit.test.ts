@@ -74,3 +74,24 @@ describe('ownership', () => {
     mine.unlink();
   });
 });
+
+describe('a newer object of the same name', () => {
+  for (const how of ['exit', 'SIGKILL'] as const) {
+    it(`is left alone when the first owner ends (${how}): removal checks the inode`, async () => {
+      const n = uniqueName('again');
+      const child = spawnSnippet(owner, [n, '']);
+      const { pid } = await child.message<{ pid: number }>();
+      // Somebody removes the owner's segment by name and makes a new one under it (raw: no header
+      // whose owner tag could tell them apart; only the inode does).
+      Segment.unlink(n);
+      const mine = Segment.create(n, 64);
+      if (how === 'exit') child.send('exit');
+      else child.process.kill('SIGKILL');
+      await child.exited;
+      await waitFor(() => watchdogPids(pid).length === 0, 3000, 'the first owner\'s watchdog to finish');
+      assert.ok(exists(n), 'the first owner\'s cleanup removed a newer object of the same name');
+      mine.close();
+      mine.unlink();
+    });
+  }
+});

@@ -240,6 +240,10 @@ describe('damaged stores', () => {
       ['unknown dtype', () => rewrite((m) => (m.tree.a['@leaf'].dtype = '<q9'))],
       ['segment name with a slash', () => rewrite((m) => (m.segments[0].name = '../etc'))],
       ['wrong store name', () => rewrite((m) => (m.name = 'other'))],
+      ['a key starting with "@" (reserved for markers)', () => rewrite((m) => (m.tree = { '@a': m.tree.a }))],
+      ['a group under a reserved key', () => rewrite((m) => (m.tree = { '@g': { a: m.tree.a } }))],
+      ['a leaf with other keys beside "@leaf"', () => rewrite((m) => (m.tree.a.extra = {}))],
+      ['a segment listed twice', () => rewrite((m) => m.segments.push(m.segments[0]))],
     ];
     for (const [what, damage] of cases) {
       damage();
