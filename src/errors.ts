@@ -17,6 +17,7 @@ export type NdshmErrorCode =
   | 'ETOOBIG' // larger than one mapping can be on this Node version
   | 'ENOTSUP' // the runtime or platform lacks what this needs
   | 'EIO' // the kernel could not back a page of a mapping (reported after a SIGBUS was caught)
+  | 'EABORTED' // the caller's AbortSignal stopped the operation (nothing it made is left)
   | 'ESYSTEM'; // any other operating-system error (errno name in .errnoName)
 
 const brand = Symbol.for('ndshm.error');

@@ -2,7 +2,7 @@
 // path, exact positioned reads, and writing a file in full under a temporary name before it appears.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, linkSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, linkSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import { NdshmError, type NdshmErrorCode, invalid } from '../errors.js';
@@ -34,20 +34,27 @@ export interface InputFile {
   readonly fd: number;
   readonly size: number;
   readonly path: string;
+  /** Device and inode, to tell whether a path still names this file. */
+  readonly dev: bigint;
+  readonly ino: bigint;
 }
 
-/** Opens a regular file for reading; the caller closes `fd`. */
+/**
+ * Opens a regular file for reading; the caller closes `fd`. Opened O_NONBLOCK, so that a FIFO (or a
+ * device) given as the path is an error here instead of an open that waits for a writer forever;
+ * for a regular file the flag changes nothing.
+ */
 export function openInput(path: string): InputFile {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw fileError(err, 'open', path);
   }
   try {
-    const st = fstatSync(fd);
+    const st = fstatSync(fd, { bigint: true });
     if (!st.isFile()) throw invalid(`"${path}" is not a regular file`);
-    return { fd, size: st.size, path };
+    return { fd, size: Number(st.size), path, dev: st.dev, ino: st.ino };
   } catch (err) {
     closeSync(fd);
     throw err;
