@@ -24,8 +24,11 @@ export const copyTuning: {
   hdf5Direct: boolean;
 } = { chunkBytes: 64 << 20, method: 'auto', refuseSendfileAfter: undefined, hdf5Direct: true };
 
-/** Bytes copied each way by this thread so far, and sendfile refusals (tests check which path ran). */
-export const copyStats = { sendfile: 0, read: 0, refused: 0 };
+/**
+ * Bytes copied each way by this thread so far, sendfile refusals, and HDF5 datasets copied from the
+ * file directly or through h5wasm's slabs (tests check which path ran).
+ */
+export const copyStats = { sendfile: 0, read: 0, refused: 0, hdf5Direct: 0, hdf5Slabs: 0 };
 
 export interface CopySource {
   readonly fd: number;
