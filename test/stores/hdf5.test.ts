@@ -531,6 +531,45 @@ describe('hdf5ToShm load paths', () => {
     }
   });
 
+  it('a layout that puts the data past the end of the file: EINVAL before anything is allocated', async (t) => {
+    if (expected === undefined) return t.skip(missing);
+    // Object header version 1 (libver earliest) has no checksum: move f8_le's data address near the end.
+    const path = join(dir, 'past-end.h5');
+    const python = h5pyPython()!;
+    const r = spawnSync(
+      python,
+      [
+        '-c',
+        `import struct, sys, h5py
+src, dst = sys.argv[1], sys.argv[2]
+with h5py.File(src, 'r') as f:
+    at, size = f['f8_le'].id.get_offset(), f['f8_le'].id.get_storage_size()
+data = bytearray(open(src, 'rb').read())
+layout = struct.pack('<QQ', at, size)
+i = data.find(layout)
+assert i > 0 and data.find(layout, i + 1) < 0
+data[i:i + 8] = struct.pack('<Q', len(data) - 1000)
+open(dst, 'wb').write(data)`,
+        join(dir, 'paths-earliest-0.h5'),
+        path,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const name = uniqueName('h5end');
+    let ticks = 0;
+    await leavesNothing(name, async () => {
+      await assert.rejects(nd.hdf5ToShm(path, name, { progress: () => ticks++ }), (err: nd.NdshmError) => {
+        assert.equal(err.code, 'EINVAL');
+        // HDF5 itself refuses to open the dataset (its address is past the end of the file), so the
+        // planning fails; ndshm's own range check (directRange) would otherwise catch it.
+        assert.ok(err.message.includes(path), err.message);
+        return true;
+      });
+    });
+    assert.equal(ticks, 0, 'nothing was copied');
+  });
+
   it('a FIFO given as the file: EINVAL at once, no wait for a writer', async () => {
     const fifo = join(dir, 'fifo.h5');
     assert.equal(spawnSync('mkfifo', [fifo]).status, 0);

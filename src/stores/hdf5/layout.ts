@@ -205,36 +205,50 @@ export function datasetStorage(file: InputFile, geo: Hdf5Geometry, address: numb
 
 /** Bob Jenkins' lookup3 hashlittle with initval 0, as HDF5's H5_checksum_lookup3. */
 export function lookup3(k: Uint8Array): number {
+  const rot = (x: number, n: number): number => (x << n) | (x >>> (32 - n));
+  const word = (o: number, n = 4): number => {
+    let w = 0;
+    for (let i = Math.min(n, 4) - 1; i >= 0; i--) w = (w << 8) | k[o + i]!;
+    return w;
+  };
   let length = k.length;
   let a = (0xdeadbeef + length) | 0;
   let b = a;
   let c = a;
-  const rot = (x: number, n: number): number => (x << n) | (x >>> (32 - n));
   let o = 0;
+  const mix = (): void => {
+    a = (a - c) ^ rot(c, 4);
+    c = (c + b) | 0;
+    b = (b - a) ^ rot(a, 6);
+    a = (a + c) | 0;
+    c = (c - b) ^ rot(b, 8);
+    b = (b + a) | 0;
+    a = (a - c) ^ rot(c, 16);
+    c = (c + b) | 0;
+    b = (b - a) ^ rot(a, 19);
+    a = (a + c) | 0;
+    c = (c - b) ^ rot(b, 4);
+    b = (b + a) | 0;
+  };
   while (length > 12) {
-    a = (a + (k[o]! | (k[o + 1]! << 8) | (k[o + 2]! << 16) | (k[o + 3]! << 24))) | 0;
-    b = (b + (k[o + 4]! | (k[o + 5]! << 8) | (k[o + 6]! << 16) | (k[o + 7]! << 24))) | 0;
-    c = (c + (k[o + 8]! | (k[o + 9]! << 8) | (k[o + 10]! << 16) | (k[o + 11]! << 24))) | 0;
-    a = (a - c) | 0; a ^= rot(c, 4); c = (c + b) | 0;
-    b = (b - a) | 0; b ^= rot(a, 6); a = (a + c) | 0;
-    c = (c - b) | 0; c ^= rot(b, 8); b = (b + a) | 0;
-    a = (a - c) | 0; a ^= rot(c, 16); c = (c + b) | 0;
-    b = (b - a) | 0; b ^= rot(a, 19); a = (a + c) | 0;
-    c = (c - b) | 0; c ^= rot(b, 4); b = (b + a) | 0;
+    a = (a + word(o)) | 0;
+    b = (b + word(o + 4)) | 0;
+    c = (c + word(o + 8)) | 0;
+    mix();
     length -= 12;
     o += 12;
   }
   if (length === 0) return c >>> 0;
-  const byte = (i: number, shift: number): number => (i < length ? k[o + i]! << shift : 0);
-  c = (c + (byte(8, 0) | byte(9, 8) | byte(10, 16) | byte(11, 24))) | 0;
-  b = (b + (byte(4, 0) | byte(5, 8) | byte(6, 16) | byte(7, 24))) | 0;
-  a = (a + (byte(0, 0) | byte(1, 8) | byte(2, 16) | byte(3, 24))) | 0;
-  c ^= b; c = (c - rot(b, 14)) | 0;
-  a ^= c; a = (a - rot(c, 11)) | 0;
-  b ^= a; b = (b - rot(a, 25)) | 0;
-  c ^= b; c = (c - rot(b, 16)) | 0;
-  a ^= c; a = (a - rot(c, 4)) | 0;
-  b ^= a; b = (b - rot(a, 14)) | 0;
-  c ^= b; c = (c - rot(b, 24)) | 0;
+  // The last 1 to 12 bytes, zero-padded.
+  a = (a + (length > 0 ? word(o, length) : 0)) | 0;
+  b = (b + (length > 4 ? word(o + 4, length - 4) : 0)) | 0;
+  c = (c + (length > 8 ? word(o + 8, length - 8) : 0)) | 0;
+  c = (c ^ b) - rot(b, 14);
+  a = (a ^ c) - rot(c, 11);
+  b = (b ^ a) - rot(a, 25);
+  c = (c ^ b) - rot(b, 16);
+  a = (a ^ c) - rot(c, 4);
+  b = (b ^ a) - rot(a, 14);
+  c = (c ^ b) - rot(b, 24);
   return c >>> 0;
 }
