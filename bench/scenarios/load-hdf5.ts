@@ -235,7 +235,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         `${warmupGrowth(samples.child)}).`,
       '`hdf5ToShm` walks the file with h5wasm, finds the dataset\'s object header (an HDF5 object reference is its ' +
         'address), reads its layout message (contiguous, at a given offset, no filters) and has the kernel copy those bytes ' +
-        'from the file into the segment with `sendfile(2)`, 64 MiB per call, as `npyToShm` does. The slab path has HDF5 read ' +
+        'from the file into the segment with `sendfile(2)`, 16 MiB per call, as `npyToShm` does. The slab path has HDF5 read ' +
         'the dataset slab by slab (4 MiB each) into one scratch buffer in the wasm heap and copies each slab from there into ' +
         'the mapped segment, so every byte is copied twice (page cache → wasm heap → shared memory) and every page of the ' +
         'segment is faulted in by this process. Both yield to the event loop between chunks or slabs.',

@@ -154,7 +154,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         call: 'npyToShm(path, name)',
         file: '.npy',
         sizeText,
-        oldPath: '`npyToShm` forced onto its `read()` fallback (`pread` straight into the mapped segment, 64 MiB at a time: the path before sendfile)',
+        oldPath: '`npyToShm` forced onto its `read()` fallback (`pread` straight into the mapped segment, 16 MiB at a time, as every load did before sendfile)',
         python: 'Python `np.load(path)` + `np.copyto` into a new `SharedMemory(create=True, size=nbytes)`, fresh process',
         pythonMissing: undefined,
         target: 1.2,
@@ -176,7 +176,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         `warm-up grew its RSS by ${warmupGrowth(samples.child)}).`,
       '`npyToShm` reads and checks the header, creates the store\'s segment (`posix_fallocate` reserves the memory, as in ' +
         '`Segment.create`), has the kernel copy the payload from the file into the segment\'s descriptor with `sendfile(2)`, ' +
-        '64 MiB per call (no page faults in the process: page-cache pages are copied into the tmpfs pages), and publishes the ' +
+        '16 MiB per call (no page faults in the process: page-cache pages are copied into the tmpfs pages), and publishes the ' +
         'manifest. The read() fallback (taken where the kernel refuses sendfile; forced here through an internal switch) ' +
         '`pread`s into the mapped segment instead, which faults every page in. Python times `np.load` (into a private array) ' +
         'and the copy into `SharedMemory` (its resource tracker started before the clock; the segment unlinked at the end), ' +

@@ -22,7 +22,7 @@ export const copyTuning: {
   refuseSendfileAfter: number | undefined;
   /** HDF5: false sends every dataset through h5wasm's slabs (benchmarks compare the two). */
   hdf5Direct: boolean;
-} = { chunkBytes: 64 << 20, method: 'auto', refuseSendfileAfter: undefined, hdf5Direct: true };
+} = { chunkBytes: 16 << 20, method: 'auto', refuseSendfileAfter: undefined, hdf5Direct: true };
 
 /**
  * Bytes copied each way by this thread so far, sendfile refusals, and HDF5 datasets copied from the

@@ -39,7 +39,7 @@ export interface Hdf5ToShmOptions extends StoreWriteOptions {
   /** Fail (EINVAL) rather than skip anything the store cannot hold. Default false. */
   strict?: boolean;
   /**
-   * Stops the load (EABORTED, nothing left behind) when it fires; checked before each 64 MiB chunk
+   * Stops the load (EABORTED, nothing left behind) when it fires; checked before each 16 MiB chunk
    * or slab, and before the store is published.
    */
   signal?: AbortSignal;

@@ -23,7 +23,7 @@ export interface NpzToShmOptions extends StoreWriteOptions {
   /** Called as data lands in shared memory: payload bytes done so far, and in all. */
   progress?: (bytesDone: number, bytesTotal: number) => void;
   /**
-   * Stops the load (EABORTED, nothing left behind) when it fires; checked before each chunk of 64 MiB
+   * Stops the load (EABORTED, nothing left behind) when it fires; checked before each chunk of 16 MiB
    * and before the store is published.
    */
   signal?: AbortSignal;
