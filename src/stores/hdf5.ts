@@ -71,6 +71,7 @@ export async function hdf5ToShm(path: string, name: string, options?: Hdf5ToShmO
   if (typeof path !== 'string' || path === '') throw invalid('hdf5ToShm: path must be a non-empty string');
   validateStoreName(name);
   if (!overwrite && manifestExists(name)) throw storeExists(name); // before reading anything
+  throwIfAborted(signal, `hdf5ToShm "${path}"`);
   const checked = checkHdf5File(path);
   const input = checked.file;
   try {

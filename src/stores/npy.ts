@@ -104,6 +104,7 @@ export function npyToShm(path: string, name: string, options?: NpyToShmOptions):
   if (opts.key !== undefined && typeof opts.key !== 'string') throw invalid(`key must be a string, got ${typeof opts.key}`);
   const key = keyPath(opts.key ?? basename(path).replace(/\.npy$/, ''));
   const builder = new StoreBuilder(name, store); // EEXIST before any reading
+  throwIfAborted(signal, `npyToShm "${path}"`);
   const file = openInput(path);
   try {
     const where = `"${path}"`;
@@ -198,6 +199,7 @@ export async function npzToShm(path: string, name: string, options?: NpzToShmOpt
   checkPath(path, 'path');
   const { store, progress, signal } = writeOptions(opts, 'npzToShm');
   const builder = new StoreBuilder(name, store);
+  throwIfAborted(signal, `npzToShm "${path}"`);
   const file = openInput(path);
   try {
     const plans: PlannedMember[] = [];
