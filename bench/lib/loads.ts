@@ -4,7 +4,7 @@
 // scenarios print.
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -315,4 +315,13 @@ export function coldText(resident: number[]): string {
   if (resident.length === 0 || resident.some(Number.isNaN)) return 'unknown (no fincore)';
   const gib = (b: number): string => (b / 2 ** 30).toFixed(3);
   return `${gib(Math.min(...resident))}–${gib(Math.max(...resident))} GiB`;
+}
+
+/** The 1-minute load average (from /proc/loadavg): other programs sharing this machine's CPUs. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
+  } catch {
+    return '?';
+  }
 }

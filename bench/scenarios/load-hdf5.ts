@@ -20,6 +20,7 @@ import {
   createFillMs,
   dropFromCache,
   emptySamples,
+  loadAverage,
   expectGone,
   loadRows,
   pythonLoadScript,
@@ -142,6 +143,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     }
     createFillMs(benchName('fillw'), 1 << 16);
 
+    const loadBefore = loadAverage();
     const samples = emptySamples();
     const coldResident: number[] = [];
     const warmCache = (): void => void readThrough(path);
@@ -202,6 +204,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     }
     await interleaveAsync(runs, trials);
     const cacheAfter = residency(path, written.bytes);
+    const loadAfter = loadAverage();
 
     const rows = loadRows(
       samples,
@@ -247,6 +250,10 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
           "`hdf5ToShm`'s direct path never maps the pages it has the kernel fill (h5wasm's own heap is most of its figure)."
         : `The h5py rows are missing: ${h5py}.`,
     ];
+    notes.push(
+      `The machine's 1-minute load average was ${loadBefore} when the timed runs began and ${loadAfter} when they ended ` +
+        '(other programs share its 2 CPUs; the alternating order spreads such load over every side alike).',
+    );
     return { rows, notes };
   } finally {
     for (const s of stores) unlinkIfThere(s);

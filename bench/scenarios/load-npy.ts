@@ -18,6 +18,7 @@ import {
   createFillMs,
   dropFromCache,
   emptySamples,
+  loadAverage,
   expectGone,
   loadRows,
   pythonLoadScript,
@@ -90,6 +91,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     }
     createFillMs(benchName('fillw'), 1 << 16);
 
+    const loadBefore = loadAverage();
     const samples = emptySamples();
     const coldResident: number[] = [];
     const warmCache = (): void => void readThrough(path);
@@ -147,6 +149,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       async () => (await cold(), await pythonCold()),
     ]);
     const cacheAfter = residency(path, written.bytes);
+    const loadAfter = loadAverage();
 
     const rows = loadRows(
       samples,
@@ -187,6 +190,10 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         'itself allocates.',
       `Python ${py.python}, numpy ${py.numpy}.`,
     ];
+    notes.push(
+      `The machine's 1-minute load average was ${loadBefore} when the timed runs began and ${loadAfter} when they ended ` +
+        '(other programs share its 2 CPUs; the alternating order spreads such load over every side alike).',
+    );
     return { rows, notes };
   } finally {
     for (const s of stores) unlinkIfThere(s);
