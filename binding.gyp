@@ -4,6 +4,7 @@
       "target_name": "ndshm",
       "sources": [
         "native/addon.cc",
+        "native/copy.cc",
         "native/shm.cc",
         "native/sigbus.cc",
         "native/uncounted_buffer.cc",

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "copy.h"
 #include "shm.h"
 #include "sigbus.h"
 #include "sync.h"
@@ -447,10 +448,20 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   RegisterSync(env, exports);
+  RegisterCopy(env, exports);
   return exports;
 }
 
 }  // namespace
+
+// For copy.cc (declared in copy.h): the descriptor a live mapping holds, found by its memory.
+int MappingFd(napi_env env, const void* addr, size_t len) {
+  for (const auto& [id, st] : Inst(env)->maps) {
+    if (st->mapped && st->addr == addr && st->len == len) return st->fd;
+  }
+  return -1;
+}
+
 }  // namespace ndshm
 
 NAPI_MODULE_INIT() { return ndshm::Init(env, exports); }

@@ -20,7 +20,7 @@ export type NdshmErrorCode =
   | 'EFTYPE' // a FIFO, socket, directory, device or symbolic link where a segment or file should be
   | 'ESYSTEM' // any other operating-system error (errno name in .errnoName)
   | 'ETIMEDOUT' // a lock, barrier or counter wait reached its timeoutMs
-  | 'EABORTED' // a wait was given up because its AbortSignal fired
+  | 'EABORTED' // a wait, or a file load, was given up because its AbortSignal fired (nothing it made is left)
   | 'EBROKEN' // a barrier is broken: a member died, a wait timed out or was aborted, or abort() was called
   | 'ELOCKED' // this thread holds the mutex: close() would break owner-death detection, lockSync() would deadlock
   | 'ENOTOWNER' // unlock() by a thread (or Mutex object) that does not hold the mutex

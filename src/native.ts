@@ -252,3 +252,34 @@ export const syncCallback = (fn: (id: number, reason: SyncWaitResult) => void): 
 export const syncCancel = (id: number): void => syncAddon.syncCancel(id);
 export const syncRef = (on: boolean): void => syncAddon.syncRef(on);
 export const syncInfo = (): { routes: number; mutexSize: number; mutexKind: number; waitv: boolean } => syncAddon.syncInfo();
+
+// ----- file copies (native/copy.cc): the file loaders' bytes into mapped segments -----------------
+
+interface CopyAddon {
+  copyFromFile(buffer: ArrayBuffer, at: number, fd: number, position: number, length: number, how: number): [number, number, number];
+}
+
+const copySyscalls = ['', 'sendfile', 'lseek', 'pread', 'sendfile', 'copyFromFile'];
+
+export const enum CopyHow {
+  /** sendfile(2) from the file into the segment's descriptor: the kernel copies, no page faults here. */
+  Sendfile = 0,
+  /** pread(2) straight into the mapping. */
+  Read = 1,
+}
+
+export interface FileCopied {
+  /** Bytes copied; fewer than asked when the file ended first (and no failure). */
+  readonly copied: number;
+  readonly failure: SystemFailure | undefined;
+}
+
+/**
+ * Copies `length` bytes of the file `fd` from `position` into the mapping whose ArrayBuffer is
+ * `buffer` (a Segment's own buffer), at byte `at`. Sendfile needs the descriptor of that mapping,
+ * which the addon looks up by the buffer's memory (EBADF when it holds none).
+ */
+export function copyFromFile(buffer: ArrayBuffer, at: number, fd: number, position: number, length: number, how: CopyHow): FileCopied {
+  const [copied, errno, syscall] = (addon as unknown as CopyAddon).copyFromFile(buffer, at, fd, position, length, how);
+  return { copied, failure: errno === 0 ? undefined : { errno, syscall: copySyscalls[syscall] ?? 'copyFromFile' } };
+}

@@ -4,13 +4,13 @@
 // scenarios print.
 
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { Segment, isNdshmError, releaseArrays, shmToArrays, unlink } from '../../src/index.js';
 import { lastJsonLine, runProcess } from './processes.js';
-import { type Row, figure, gbPerSecond, none, num, ratio } from './report.js';
+import { type Row, figure, gbPerSecond, none, num, ratio, target } from './report.js';
 import { shmEntries } from './shm.js';
 import { type Summary, summarize } from './stats.js';
 
@@ -163,15 +163,23 @@ export interface PythonLoad {
 }
 
 export interface LoadSamples {
-  /** The ndshm loader in the runner. */
+  /** The ndshm loader in the runner, its default path (sendfile / direct), warm page cache. */
   runner: number[];
+  /** The same loader forced onto the old path (read() into the mapping / h5wasm slabs), warm. */
+  oldPath: number[];
   /** Segment.create + first fill in the runner. */
   limit: number[];
-  /** The ndshm loader in a fresh node process. */
+  /** The ndshm loader in a fresh node process, warm. */
   child: ChildLoad[];
-  /** The Python alternative in a fresh process (empty when skipped). */
+  /** The Python alternative in a fresh process, warm (empty when skipped). */
   python: PythonLoad[];
+  /** The same three after the file was dropped from the page cache (posix_fadvise DONTNEED). */
+  runnerCold: number[];
+  oldPathCold: number[];
+  pythonCold: PythonLoad[];
 }
+
+export const emptySamples = (): LoadSamples => ({ runner: [], oldPath: [], limit: [], child: [], python: [], runnerCold: [], oldPathCold: [], pythonCold: [] });
 
 const mib = (bytes: number): number => bytes / 2 ** 20;
 
@@ -179,58 +187,90 @@ function mibFigure(s: Summary): string {
   return `${num(s.median)} MiB (${num(s.min)}–${num(s.max)})`;
 }
 
-/** The rows the two load scenarios print; `call` names the ndshm loader, `python` the alternative. */
-export function loadRows(
-  s: LoadSamples,
-  text: { call: string; file: string; sizeText: string; python: string; pythonMissing: string | undefined },
-  bytes: number,
-): Row[] {
+export interface LoadRowText {
+  /** The ndshm call, e.g. "npyToShm(path, name)". */
+  call: string;
+  /** "float64 .npy" and the like. */
+  file: string;
+  sizeText: string;
+  /** The old path, as the alternative column names it. */
+  oldPath: string;
+  python: string;
+  pythonMissing: string | undefined;
+  /** Target throughput ratio against the first-touch limit (warm). */
+  target: number;
+}
+
+/** The rows the two load scenarios print: warm, then cold, each against the same alternatives. */
+export function loadRows(s: LoadSamples, text: LoadRowText, bytes: number): Row[] {
   const cell = (values: number[]): string => {
     const t = summarize(values);
     return `${figure(t, 'ms')}; ${num(gbPerSecond(bytes, t.median))} GB/s`;
   };
-  const runner = summarize(s.runner);
-  const limit = summarize(s.limit);
-  const child = summarize(s.child.map((c) => c.ms));
-  const python = s.python.length > 0 ? summarize(s.python.map((p) => p.ms)) : undefined;
+  const med = (values: number[]): number => summarize(values).median;
+  const limitText = `first-touch limit, \`Segment.create\` + first \`new Float64Array(seg.buffer).fill(1)\` of ${text.sizeText}: ${cell(s.limit)}`;
+  const pyMs = (p: PythonLoad[]): number[] => p.map((x) => x.ms);
+  const pyCell = (p: PythonLoad[]): string => (p.length === 0 ? `${none} (${text.pythonMissing})` : `${text.python}: ${cell(pyMs(p))}`);
+  const pyRatio = (ours: number[], p: PythonLoad[]): string => (p.length === 0 ? none : ratio(med(ours), med(pyMs(p)), 'time'));
+  const throughput = (ours: number[], theirs: number[]): string => ratio(med(theirs), med(ours), 'throughput');
   const runs = s.runner.length;
-  const pyCell = (values: number[]): string => (python === undefined ? `${none} (${text.pythonMissing})` : `${text.python}: ${cell(values)}`);
+  const warmRatio = med(s.limit) / med(s.runner);
   const rows: Row[] = [
     {
-      measure: `\`${text.call}\` of a ${text.sizeText} float64 ${text.file} (warm page cache) into a new store, in the runner (${runs} runs)`,
+      measure: `\`${text.call}\` of a ${text.sizeText} ${text.file} (warm page cache) into a new store, in the runner (${runs} runs)`,
       ndshm: cell(s.runner),
-      alternative: `first-touch limit, \`Segment.create\` + first \`new Float64Array(seg.buffer).fill(1)\` of ${text.sizeText}: ${cell(s.limit)}`,
-      ratio: ratio(limit.median, runner.median, 'throughput'),
-      target: none,
+      alternative: limitText,
+      ratio: throughput(s.runner, s.limit),
+      target: target(`≥ ${text.target}× the throughput`, warmRatio >= text.target),
     },
+    { measure: 'Same', ndshm: cell(s.runner), alternative: `${text.oldPath}: ${cell(s.oldPath)}`, ratio: throughput(s.runner, s.oldPath), target: none },
+    { measure: 'Same', ndshm: cell(s.runner), alternative: pyCell(s.python), ratio: pyRatio(s.runner, s.python), target: none },
     {
-      measure: 'Same',
-      ndshm: cell(s.runner),
-      alternative: pyCell(s.python.map((p) => p.ms)),
-      ratio: python === undefined ? none : ratio(runner.median, python.median, 'time'),
-      target: none,
-    },
-    {
-      measure: `\`${text.call}\` in a fresh node process (library imported and a small file of the same kind loaded before the clock; ${runs} processes)`,
+      measure: `\`${text.call}\` in a fresh node process (library imported and a small file of the same kind loaded before the clock; ${runs} processes; warm)`,
       ndshm: cell(s.child.map((c) => c.ms)),
-      alternative: pyCell(s.python.map((p) => p.ms)),
-      ratio: python === undefined ? none : ratio(child.median, python.median, 'time'),
+      alternative: pyCell(s.python),
+      ratio: pyRatio(s.child.map((c) => c.ms), s.python),
+      target: none,
+    },
+    {
+      measure: `Same load as the first row with a cold page cache (the file dropped with \`posix_fadvise(DONTNEED)\` before each run; ${runs} runs)`,
+      ndshm: cell(s.runnerCold),
+      alternative: limitText,
+      ratio: throughput(s.runnerCold, s.limit),
+      target: none,
+    },
+    { measure: 'Same (cold)', ndshm: cell(s.runnerCold), alternative: `${text.oldPath}, cold: ${cell(s.oldPathCold)}`, ratio: throughput(s.runnerCold, s.oldPathCold), target: none },
+    {
+      measure: 'Same (cold)',
+      ndshm: cell(s.runnerCold),
+      alternative: s.pythonCold.length === 0 ? `${none} (${text.pythonMissing})` : `${text.python}, cold: ${cell(pyMs(s.pythonCold))}`,
+      ratio: pyRatio(s.runnerCold, s.pythonCold),
       target: none,
     },
   ];
-  const extra = (hwm: number, before: number): number => mib(hwm - before - bytes);
+  const extra = (hwm: number, before: number): number => mib(hwm - before);
   const childExtra = summarize(s.child.map((c) => extra(c.hwmAfter, c.rssBefore)));
   const pyExtra = s.python.length > 0 ? summarize(s.python.map((p) => extra(p.hwmAfter, p.rssBefore))) : undefined;
   rows.push({
     measure:
-      `Peak extra memory of the load: the process's peak RSS (VmHWM) after it, less its RSS just before it and less the ` +
-      `${text.sizeText} it wrote into shared memory (fresh processes, as above)`,
+      "Peak RSS growth of the load: the process's peak RSS (VmHWM) after it, less its RSS just before it (shared-memory " +
+      `pages count only when the process touched them; ${text.sizeText} of data; fresh processes, warm, as above)`,
     ndshm: mibFigure(childExtra),
     alternative: pyExtra === undefined ? `${none} (${text.pythonMissing})` : `${text.python}: ${mibFigure(pyExtra)}`,
     ratio: pyExtra === undefined || pyExtra.median <= 0 || childExtra.median <= 0 ? none : `${num(childExtra.median / pyExtra.median)}× the memory`,
     target: none,
   });
   return rows;
+}
+
+/**
+ * Drops the file from the page cache (posix_fadvise POSIX_FADV_DONTNEED, through python3's os
+ * module; the file is clean, so every page can go) and returns its resident bytes afterwards.
+ */
+export async function dropFromCache(path: string): Promise<number | undefined> {
+  const code = 'import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\nos.close(fd)\nprint("{}")';
+  await runPythonWith('python3', code, [path]);
+  return residentBytes(path);
 }
 
 /** Median RSS growth of the child's warm-up load, in MiB (for the notes). */
@@ -268,4 +308,20 @@ shm.close()
 shm.unlink()
 print(json.dumps({"ms": ms, "rssBefore": before["VmRSS"], "hwmAfter": after["VmHWM"], "bytes": nbytes, "check": check}))
 `;
+}
+
+/** "0.000–0.001 GiB": the file's resident bytes after each drop from the page cache. */
+export function coldText(resident: number[]): string {
+  if (resident.length === 0 || resident.some(Number.isNaN)) return 'unknown (no fincore)';
+  const gib = (b: number): string => (b / 2 ** 30).toFixed(3);
+  return `${gib(Math.min(...resident))}–${gib(Math.max(...resident))} GiB`;
+}
+
+/** The 1-minute load average (from /proc/loadavg): other programs sharing this machine's CPUs. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
+  } catch {
+    return '?';
+  }
 }

@@ -1,16 +1,18 @@
-// numpy's .npy and .npz files into stores (npy-export.ts has the way back out). Payloads go straight
-// from the file, or from zlib, into shared memory in chunks: no full intermediate copy.
+// numpy's .npy and .npz files into stores (npy-export.ts has the way back out). Every check on the
+// headers comes first; then the payloads of .npy files and stored .npz members go from the file into
+// the segments by sendfile (read() into the mapping where the kernel refuses; file-copy.ts), and
+// deflated members through zlib, in chunks: no full intermediate copy.
 
 import { closeSync } from 'node:fs';
 import { basename } from 'node:path';
 
 import { NdshmError, invalid } from '../errors.js';
-import type { SharedNDArray } from '../ndarray/array.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import type { WrittenStore } from './api.js';
 import { StoreBuilder, type StoreWriteOptions } from './builder.js';
+import { type CopyOptions, checkSignal, copyFileInto, copyFileIntoAsync, throwIfAborted } from './file-copy.js';
 import { type InputFile, checkPath, openInput, readExactly } from './files.js';
-import { chunkBytes, memoryBytes } from './memory-bytes.js';
+import { memoryBytes } from './memory-bytes.js';
 import { type NpyHeader, npyHeaderLength, npyPrefixLength, parseNpyHeader } from './npy-header.js';
 import { type ZipMember, inflateRange, methodStored, readZipDirectory, zipCrc32 } from './zip-read.js';
 
@@ -20,6 +22,11 @@ export type { ShmToNpzOptions, WrittenFile } from './npy-export.js';
 export interface NpzToShmOptions extends StoreWriteOptions {
   /** Called as data lands in shared memory: payload bytes done so far, and in all. */
   progress?: (bytesDone: number, bytesTotal: number) => void;
+  /**
+   * Stops the load (EABORTED, nothing left behind) when it fires; checked before each chunk of 16 MiB
+   * and before the store is published.
+   */
+  signal?: AbortSignal;
 }
 
 export interface NpyToShmOptions extends NpzToShmOptions {
@@ -27,17 +34,21 @@ export interface NpyToShmOptions extends NpzToShmOptions {
   key?: string;
 }
 
-const writeKeys = ['persistent', 'overwrite', 'attrs', 'mode', 'progress'];
+const writeKeys = ['persistent', 'overwrite', 'attrs', 'mode', 'progress', 'signal'];
 
-function writeOptions(opts: NpzToShmOptions): { store: StoreWriteOptions; progress: NpzToShmOptions['progress'] } {
+function writeOptions(
+  opts: NpzToShmOptions,
+  where: string,
+): { store: StoreWriteOptions; progress: NpzToShmOptions['progress']; signal: AbortSignal | undefined } {
   if (opts.progress !== undefined && typeof opts.progress !== 'function') throw invalid(`progress must be a function, got ${typeof opts.progress}`);
+  const signal = checkSignal(opts.signal, where);
   const store = {
     persistent: checkBoolean(opts.persistent, 'persistent', false),
     overwrite: checkBoolean(opts.overwrite, 'overwrite', false),
     attrs: opts.attrs,
     mode: opts.mode,
   };
-  return { store, progress: opts.progress };
+  return { store, progress: opts.progress, signal };
 }
 
 /** Counts payload bytes and tells the caller's progress callback. */
@@ -50,26 +61,15 @@ function reporter(progress: NpzToShmOptions['progress'], total: number): (n: num
   };
 }
 
-function fillTarget(target: SharedNDArray, fill: (bytes: Uint8Array) => void): void {
-  const { bytes, release } = memoryBytes(target, false);
-  try {
-    fill(bytes);
-  } finally {
-    release();
-  }
-}
-
-/** Reads the file from `position` into `target` in chunks; returns the CRC-32 continued from `crc`. */
-function readPayload(file: InputFile, position: number, target: Uint8Array, report: (n: number) => void, crc?: number): number {
-  let sum = crc ?? 0;
-  for (let done = 0; done < target.length; ) {
-    const piece = target.subarray(done, Math.min(done + chunkBytes, target.length));
-    readExactly(file, piece, position + done);
-    if (crc !== undefined) sum = zipCrc32(piece, sum);
-    done += piece.length;
-    report(piece.length);
-  }
-  return sum;
+/** How a payload is copied: progress, the signal, and the error for a file that ends early. */
+function copyOptions(file: InputFile, report: (n: number) => void, signal: AbortSignal | undefined, crc?: number): CopyOptions {
+  return {
+    report,
+    signal,
+    crc,
+    truncated: (at, short) =>
+      new NdshmError('EBADHEADER', `"${file.path}" ended at byte ${at}, ${short} bytes short (was it truncated while being read?)`),
+  };
 }
 
 /** The .npy header at `start`, within `available` bytes of the file; and its raw bytes. */
@@ -100,20 +100,28 @@ const orderOf = (h: NpyHeader): 'C' | 'F' => (h.fortranOrder ? 'F' : 'C');
 export function npyToShm(path: string, name: string, options?: NpyToShmOptions): WrittenStore {
   const opts = checkOptions(options, [...writeKeys, 'key'], 'npyToShm');
   checkPath(path, 'path');
-  const { store, progress } = writeOptions(opts);
+  const { store, progress, signal } = writeOptions(opts, 'npyToShm');
   if (opts.key !== undefined && typeof opts.key !== 'string') throw invalid(`key must be a string, got ${typeof opts.key}`);
   const key = keyPath(opts.key ?? basename(path).replace(/\.npy$/, ''));
   const builder = new StoreBuilder(name, store); // EEXIST before any reading
+  throwIfAborted(signal, `npyToShm "${path}"`);
   const file = openInput(path);
   try {
     const where = `"${path}"`;
     const { header } = readNpyHeader(file, 0, file.size, where);
     checkDataSize(header, file.size - header.headerLength, where);
     builder.add(key, header.shape, header.dtype, undefined, orderOf(header));
+    throwIfAborted(signal, `npyToShm "${path}"`);
     const [target] = builder.allocate();
     try {
       const report = reporter(progress, header.dataBytes);
-      fillTarget(target!, (bytes) => readPayload(file, header.headerLength, bytes, report));
+      const { bytes, release } = memoryBytes(target!, false);
+      try {
+        copyFileInto(file, header.headerLength, bytes, copyOptions(file, report, signal));
+      } finally {
+        release();
+      }
+      throwIfAborted(signal, `npyToShm "${path}"`);
     } catch (err) {
       builder.abort();
       throw err;
@@ -154,11 +162,18 @@ async function inflateNpyHeader(file: InputFile, m: ZipMember, where: string): P
 }
 
 /** Streams a deflated member's payload into `target`; returns the CRC-32 of all it inflated. */
-async function inflatePayload(file: InputFile, plan: PlannedMember, target: Uint8Array, report: (n: number) => void): Promise<number> {
+async function inflatePayload(
+  file: InputFile,
+  plan: PlannedMember,
+  target: Uint8Array,
+  report: (n: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<number> {
   const { member: m, where, header } = plan;
   let out = 0;
   let crc = 0;
   await inflateRange(file, m.dataStart, m.compressedSize, where, (piece) => {
+    throwIfAborted(signal, `npzToShm ${where}`);
     if (out + piece.length > m.uncompressedSize) throw new NdshmError('EBADHEADER', `${where}: inflates to more than its ${m.uncompressedSize} bytes`);
     crc = zipCrc32(piece, crc);
     const skip = Math.min(piece.length, Math.max(0, header.headerLength - out)); // the header, read in pass 1
@@ -182,8 +197,9 @@ async function inflatePayload(file: InputFile, plan: PlannedMember, target: Uint
 export async function npzToShm(path: string, name: string, options?: NpzToShmOptions): Promise<WrittenStore> {
   const opts = checkOptions(options, writeKeys, 'npzToShm');
   checkPath(path, 'path');
-  const { store, progress } = writeOptions(opts);
+  const { store, progress, signal } = writeOptions(opts, 'npzToShm');
   const builder = new StoreBuilder(name, store);
+  throwIfAborted(signal, `npzToShm "${path}"`);
   const file = openInput(path);
   try {
     const plans: PlannedMember[] = [];
@@ -197,6 +213,7 @@ export async function npzToShm(path: string, name: string, options?: NpzToShmOpt
       builder.add(keyPath(member.name.slice(0, -4)), header.shape, header.dtype, undefined, orderOf(header));
       plans.push({ member, where, header, headerBytes: bytes });
     }
+    throwIfAborted(signal, `npzToShm "${path}"`);
     const targets = builder.allocate();
     const report = reporter(progress, plans.reduce((n, p) => n + p.header.dataBytes, 0));
     for (const [i, plan] of plans.entries()) {
@@ -205,8 +222,8 @@ export async function npzToShm(path: string, name: string, options?: NpzToShmOpt
       try {
         crc =
           plan.member.method === methodStored
-            ? readPayload(file, plan.member.dataStart + plan.header.headerLength, bytes, report, zipCrc32(plan.headerBytes))
-            : await inflatePayload(file, plan, bytes, report);
+            ? (await copyFileIntoAsync(file, plan.member.dataStart + plan.header.headerLength, bytes, copyOptions(file, report, signal, zipCrc32(plan.headerBytes))))!
+            : await inflatePayload(file, plan, bytes, report, signal);
       } finally {
         release();
       }
@@ -214,6 +231,7 @@ export async function npzToShm(path: string, name: string, options?: NpzToShmOpt
         throw new NdshmError('EBADHEADER', `${plan.where}: CRC-32 mismatch (the data gives ${hex(crc)}, the zip says ${hex(plan.member.crc32)}): the file is corrupt`);
       }
     }
+    throwIfAborted(signal, `npzToShm "${path}"`);
     return { ...builder.publish(), format: 'ndshm' };
   } catch (err) {
     builder.abort(); // removes whatever was allocated (a no-op before allocate() and after publish())

@@ -3,7 +3,9 @@
 // read back here and in a child process.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   type H5pyFixtures,
   type H5wasmFixture,
+  h5pyPython,
   writeH5pyFixtures,
   writeH5wasmFixture,
   writeSmallFixtures,
@@ -18,6 +21,7 @@ import {
 import * as nd from '../../src/index.js';
 import { contiguousBytes } from '../../src/contiguous.js';
 import type { AttrValue } from '../../src/stores/attrs.js';
+import { copyStats, copyTuning } from '../../src/stores/file-copy.js';
 import { planSlabs } from '../../src/stores/hdf5/slabs.js';
 import { inspectSegment } from '../../src/segment/shm-files.js';
 import { manifestName } from '../../src/stores/names.js';
@@ -139,7 +143,7 @@ describe('hdf5ToShm', () => {
         assert.equal(result.arrays, Object.keys(fx.arrays).length);
         assert.deepEqual([...result.skipped].sort(byPath), [...fx.skipped].sort(byPath));
 
-        // progress: bytes actually copied, rising to the total, the big array in 12 slabs of 4 MiB
+        // progress: bytes actually copied, rising to the total (each dataset at least once)
         assert.ok(ticks.length >= 12, `${ticks.length} progress calls`);
         ticks.forEach(([copied, total], i) => {
           assert.equal(total, result.bytes);
@@ -363,6 +367,240 @@ describe('hdf5ToShm', () => {
     });
     assert.equal(ticks.at(-1), 8 << 20, 'the plain dataset before it was copied');
     assert.throws(() => nd.shmToArrays(name), { code: 'ENOENT' });
+  });
+});
+
+// ----- which datasets go which way: from the file by sendfile (or read()), or through h5wasm's slabs --
+
+/** Runs `fn` with copyTuning changed as given, restoring it afterwards. */
+async function withTuning<T>(change: Partial<typeof copyTuning>, fn: () => Promise<T>): Promise<T> {
+  const saved = { ...copyTuning };
+  Object.assign(copyTuning, change);
+  try {
+    return await fn();
+  } finally {
+    Object.assign(copyTuning, saved);
+  }
+}
+
+// Per file: every dataset kind the two paths split on. Printed per store path: numpy's typestr, shape
+// and the SHA-256 of its bytes as h5py returns them (the file's byte order, C order).
+const pathScript = `
+import hashlib, json, sys
+import numpy as np, h5py
+d = sys.argv[1]
+n = 300 * 500
+base = np.arange(n, dtype='<f8').reshape(300, 500) * 0.25 - 7
+out = {}
+for libver in ['earliest', 'latest']:
+    for userblock in [0, 512]:
+        path = f'{d}/paths-{libver}-{userblock}.h5'
+        with h5py.File(path, 'w', libver=libver, userblock_size=userblock) as f:
+            f['f8_le'] = base
+            f['f8_be'] = base.astype('>f8')
+            f.create_group('g')['i4_be_3d'] = (np.arange(n, dtype='>i4') - 5000).reshape(50, 60, 50)
+            f['c16_be'] = (base[:200] - 1j * base[:200]).astype('>c16')
+            f['c8_le'] = (np.arange(500) + 2j).astype('<c8')
+            f['f2_be'] = (np.arange(300) / 8).astype('>f2')
+            f['u8_be'] = np.arange(2 ** 64 - 5000, 2 ** 64, dtype='>u8')
+            f['b1'] = np.arange(999) % 3 == 0
+            f.create_dataset('enum_be', data=np.arange(400, dtype='>i2') * 3, dtype=h5py.enum_dtype({'A': 0, 'B': 3}, basetype='>i2'))
+            f.create_dataset('arr_f4', shape=(1000,), dtype=np.dtype(('<f4', (3,))))
+            f['arr_f4'][...] = np.arange(3000, dtype='<f4').reshape(1000, 3) / 4
+            f['scalar_be'] = np.array(-2.5, dtype='>f8')
+            f.create_dataset('chunked', data=base, chunks=(50, 500))
+            f.create_dataset('gzip', data=base.astype('>f4'), compression='gzip')
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_layout(h5py.h5d.COMPACT)
+            h5py.h5d.create(f.id, b'compact', h5py.h5t.STD_I32BE, h5py.h5s.create_simple((10,)), dcpl=dcpl).write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(10, dtype='>i4'))
+            f.create_dataset('unallocated', shape=(1000,), dtype='>i4', fillvalue=-3)
+            f.create_dataset('empty', shape=(0, 10), dtype='<f8')
+            f['record'] = np.array([(i / 2, -i) for i in range(100)], dtype=[('a', '<f4'), ('b', '>i2')])
+            # big-endian enums, which h5wasm hands back unconverted (HDF5 will not set an enum's order)
+            e = h5py.enum_dtype({'A': 0, 'B': 3, 'C': 258}, basetype='>i2')
+            f.create_dataset('enum_chunked', data=np.array([0, 3, 258] * 50, dtype='>i2'), dtype=e, chunks=(30,))
+            f.create_dataset('arr_enum', shape=(4,), dtype=np.dtype((e, (2,))), chunks=(2,))
+            f['arr_enum'][...] = np.array([[0, 3], [258, 0], [3, 3], [258, 258]], dtype='>i2')
+            f['rec_enum'] = np.array([(i / 2, [0, 3, 258][i % 3], -i) for i in range(30)], dtype=[('a', '>f4'), ('e', e), ('c', '>i2')])
+            f['f8_le'].attrs.create('enum_be', 258, dtype=e)
+            f['f8_le'].attrs['rec'] = np.array((1.5, 258, -1), dtype=[('a', '>f4'), ('e', e), ('c', '>i2')])
+            assert f['f8_le'].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
+            assert f['compact'].id.get_create_plist().get_layout() == h5py.h5d.COMPACT
+            assert f['unallocated'].id.get_offset() is None or userblock
+        with h5py.File(path, 'r') as f:
+            arrays = {}
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    a = obj[...]  # a 0-d array for a scalar dataset, in the file's byte order
+                    if a.dtype.names:
+                        for field in a.dtype.names: arrays[f'{name}/{field}'] = a[field].copy(order='C')
+                    else:
+                        arrays[name] = a.copy(order='C')
+            f.visititems(visit)
+            out[path] = {k: {'dtype': a.dtype.str, 'shape': list(a.shape), 'sha256': hashlib.sha256(a.tobytes()).hexdigest()} for k, a in arrays.items()}
+with h5py.File(f'{d}/one.h5', 'w') as f:
+    f['x'] = base.astype('>f8')
+print(json.dumps(out))
+`;
+
+const direct = ['f8_le', 'f8_be', 'g/i4_be_3d', 'c16_be', 'c8_le', 'f2_be', 'u8_be', 'b1', 'enum_be', 'arr_f4', 'scalar_be'];
+const slabbed = ['chunked', 'gzip', 'compact', 'unallocated', 'empty', 'record', 'enum_chunked', 'arr_enum', 'rec_enum'];
+
+describe('hdf5ToShm load paths', () => {
+  let dir: string;
+  let expected: Record<string, Record<string, { dtype: string; shape: number[]; sha256: string }>> | undefined;
+  let missing: string | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ndshm-h5paths-'));
+    const python = h5pyPython();
+    if (python === undefined) {
+      missing = 'no python3 with h5py';
+      return;
+    }
+    const r = spawnSync(python, ['-c', pathScript, dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`writing the fixtures failed:\n${r.stderr}`);
+    expected = JSON.parse(r.stdout);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const chunk = 64 << 10;
+  const paths: [string, Partial<typeof copyTuning>, { direct: number; sendfile: boolean; read: boolean }][] = [
+    ['contiguous datasets by sendfile', { method: 'auto' }, { direct: direct.length, sendfile: true, read: false }],
+    ['contiguous datasets by read() into the mapping (forced)', { method: 'read' }, { direct: direct.length, sendfile: false, read: true }],
+    ['sendfile refused after the first chunk, read() for the rest', { method: 'auto', refuseSendfileAfter: chunk }, { direct: direct.length, sendfile: true, read: true }],
+    ['every dataset through h5wasm slabs', { hdf5Direct: false }, { direct: 0, sendfile: false, read: false }],
+  ];
+  for (const [what, tuning, want] of paths) {
+    it(`${what}: byte-identical to h5py (both byte orders; superblock 0 and 3, object headers 1 and 2, user block)`, async (t) => {
+      if (expected === undefined) return t.skip(missing);
+      for (const [path, arrays] of Object.entries(expected)) {
+        const name = uniqueName('h5p');
+        const before = { ...copyStats };
+        await leavesNothing(name, async () => {
+          await withTuning({ ...tuning, chunkBytes: chunk }, () => nd.hdf5ToShm(path, name));
+          const tree = nd.shmToArrays(name);
+          try {
+            const got: Record<string, unknown> = {};
+            for (const key of Object.keys(arrays)) {
+              const a = leafAt(tree, key).data;
+              got[key] = { dtype: a.dtype.typestr, shape: [...a.shape], sha256: createHash('sha256').update(a[contiguousBytes]()).digest('hex') };
+            }
+            assert.deepEqual(got, arrays, `${what}: ${path}`);
+            assert.deepEqual(plain(leafAt(tree, 'f8_le').meta.attrs), { enum_be: 258, rec: { a: 1.5, e: 258, c: -1 } });
+          } finally {
+            nd.releaseArrays(tree);
+            nd.unlink(name);
+          }
+        });
+        const datasets = direct.length + slabbed.length;
+        assert.equal(copyStats.hdf5Direct - before.hdf5Direct, want.direct, `${path}: datasets copied from the file`);
+        assert.equal(copyStats.hdf5Slabs - before.hdf5Slabs, datasets - want.direct, `${path}: datasets copied through h5wasm`);
+        assert.equal(copyStats.sendfile > before.sendfile, want.sendfile, `${path}: sendfile used`);
+        assert.equal(copyStats.read > before.read, want.read, `${path}: read() used`);
+      }
+    });
+  }
+
+  it('a file truncated in the middle of a direct copy: EINVAL, nothing left behind', async (t) => {
+    if (expected === undefined) return t.skip(missing);
+    for (const method of ['auto', 'read'] as const) {
+      const path = join(dir, `cut-${method}.h5`);
+      writeFileSync(path, readFileSync(join(dir, 'one.h5'))); // one 1.2 MB dataset
+      const size = statSync(path).size;
+      const name = uniqueName('h5cut');
+      let cut = false;
+      await leavesNothing(name, async () => {
+        await assert.rejects(
+          withTuning({ chunkBytes: chunk, method }, () =>
+            nd.hdf5ToShm(path, name, {
+              progress: (copied) => {
+                if (copied > 0 && !cut) {
+                  cut = true;
+                  truncateSync(path, Math.floor(size / 2)); // inside the dataset, after its first chunk landed
+                }
+              },
+            }),
+          ),
+          (err: nd.NdshmError) => {
+            assert.equal(err.code, 'EINVAL');
+            assert.match(err.message, new RegExp(`/x: the file ended at byte ${Math.floor(size / 2)}, \\d+ bytes short`));
+            return true;
+          },
+        );
+      });
+      assert.throws(() => nd.shmToArrays(name), { code: 'ENOENT' });
+    }
+  });
+
+  it('a layout that puts the data past the end of the file: EINVAL before anything is allocated', async (t) => {
+    if (expected === undefined) return t.skip(missing);
+    // Object header version 1 (libver earliest) has no checksum: move f8_le's data address near the end.
+    const path = join(dir, 'past-end.h5');
+    const python = h5pyPython()!;
+    const r = spawnSync(
+      python,
+      [
+        '-c',
+        `import struct, sys, h5py
+src, dst = sys.argv[1], sys.argv[2]
+with h5py.File(src, 'r') as f:
+    at, size = f['f8_le'].id.get_offset(), f['f8_le'].id.get_storage_size()
+data = bytearray(open(src, 'rb').read())
+layout = struct.pack('<QQ', at, size)
+i = data.find(layout)
+assert i > 0 and data.find(layout, i + 1) < 0
+data[i:i + 8] = struct.pack('<Q', len(data) - 1000)
+open(dst, 'wb').write(data)`,
+        join(dir, 'paths-earliest-0.h5'),
+        path,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const name = uniqueName('h5end');
+    let ticks = 0;
+    await leavesNothing(name, async () => {
+      await assert.rejects(nd.hdf5ToShm(path, name, { progress: () => ticks++ }), (err: nd.NdshmError) => {
+        assert.equal(err.code, 'EINVAL');
+        // HDF5 itself refuses to open the dataset (its address is past the end of the file), so the
+        // planning fails; ndshm's own range check (directRange) would otherwise catch it.
+        assert.ok(err.message.includes(path), err.message);
+        return true;
+      });
+    });
+    assert.equal(ticks, 0, 'nothing was copied');
+  });
+
+  it('a FIFO given as the file: EFTYPE at once, no wait for a writer', async () => {
+    const fifo = join(dir, 'fifo.h5');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    await assert.rejects(nd.hdf5ToShm(fifo, uniqueName('h5f')), (err: nd.NdshmError) => err.code === 'EFTYPE' && /FIFO/.test(err.message));
+  });
+
+  it('an AbortSignal: EABORTED from a timer between chunks (direct) or slabs, nothing left behind', async (t) => {
+    if (expected === undefined) return t.skip(missing);
+    for (const tuning of [{ method: 'auto' as const }, { hdf5Direct: false }]) {
+      const ac = new AbortController();
+      const name = uniqueName('h5ab');
+      let ticks = 0;
+      await leavesNothing(name, async () => {
+        await assert.rejects(
+          withTuning({ ...tuning, chunkBytes: chunk }, () =>
+            nd.hdf5ToShm(join(dir, 'paths-earliest-0.h5'), name, {
+              signal: ac.signal,
+              progress: () => {
+                if (++ticks === 2) setImmediate(() => ac.abort(new Error('enough')));
+              },
+            }),
+          ),
+          (err: nd.NdshmError) => err.code === 'EABORTED' && (err.cause as Error).message === 'enough',
+        );
+      });
+      assert.ok(ticks < 6, `${ticks} ticks`);
+      assert.throws(() => nd.shmToArrays(name), { code: 'ENOENT' });
+    }
+    await assert.rejects(nd.hdf5ToShm(join(dir, 'paths-earliest-0.h5'), uniqueName('h5ab'), { signal: AbortSignal.abort() }), { code: 'EABORTED' });
+    await assert.rejects(nd.hdf5ToShm(join(dir, 'paths-earliest-0.h5'), uniqueName('h5ab'), { signal: 5 } as never), { code: 'EINVAL' });
   });
 });
 

@@ -2,7 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +23,7 @@ import {
 } from '../../src/index.js';
 import type { StoreLeaf, StoreTree } from '../../src/index.js';
 import { contiguousBytes } from '../../src/contiguous.js';
+import { copyStats, copyTuning } from '../../src/stores/file-copy.js';
 import { formatNpyHeader } from '../../src/stores/npy-header.js';
 import { ZipWriter } from '../../src/stores/zip-write.js';
 import { inspectSegment } from '../../src/segment/shm-files.js';
@@ -635,5 +637,240 @@ print('same')`,
     assert.ok(text(h).endsWith(' \n'));
     assert.match(text(formatNpyHeader(dtype('|b1'), [5], false)), /'descr': '\|b1', 'fortran_order': False, 'shape': \(5,\), }/);
     assert.match(text(formatNpyHeader(dtype('>c8'), [], false)), /'descr': '>c8', 'fortran_order': False, 'shape': \(\), }/);
+  });
+});
+
+// ----- the load paths: sendfile, read() into the mapping, and the fallback from one to the other ---
+
+/** Runs `fn` with copyTuning changed as given, restoring it afterwards. */
+async function withTuning<T>(change: Partial<typeof copyTuning>, fn: () => T | Promise<T>): Promise<T> {
+  const saved = { ...copyTuning };
+  Object.assign(copyTuning, change);
+  try {
+    return await fn();
+  } finally {
+    Object.assign(copyTuning, saved);
+  }
+}
+
+/** copyStats growth over `fn`. */
+async function statsOf(fn: () => unknown): Promise<{ sendfile: number; read: number; refused: number }> {
+  const before = { ...copyStats };
+  await fn();
+  return { sendfile: copyStats.sendfile - before.sendfile, read: copyStats.read - before.read, refused: copyStats.refused - before.refused };
+}
+
+const pathFixtures = `
+d = sys.argv[1]
+n = 300 * 500
+base = np.arange(n, dtype='<f8').reshape(300, 500) * 0.25 - 7
+arrays = {
+    # own segments (>= 1 MiB): many 64 KiB chunks each
+    'f8_le_c': base,
+    'f8_be_c': base.astype('>f8'),
+    'f8_le_f': np.asfortranarray(base),
+    'f8_be_f': np.asfortranarray(base.astype('>f8')),
+    'i4_be_f3': np.asfortranarray((np.arange(n, dtype='>i4') - 5000).reshape(50, 60, 50)),
+    'c16_be_c': (base[:200] + 1j * base[:200]).astype('>c16'),
+    # in a pack segment (< 1 MiB), at offsets inside it
+    'i2_be_c': (np.arange(7000, dtype='>i2') - 3000).reshape(70, 100),
+    'f4_le_f': np.asfortranarray(np.arange(6000, dtype='<f4').reshape(60, 100) / 3),
+    'u8_be_f': np.asfortranarray(np.arange(2 ** 64 - 3000, 2 ** 64, dtype='>u8').reshape(30, 100)),
+    'b1': np.arange(1000) % 3 == 0,
+}
+out = {}
+for k, a in arrays.items():
+    np.save(f'{d}/path-{k}.npy', a)
+    out[k] = describe(np.load(f'{d}/path-{k}.npy'))
+np.savez(f'{d}/paths.npz', **arrays)
+print(json.dumps(out))
+`;
+
+describe('load paths: sendfile, read() into the mapping, and the fallback', { skip }, () => {
+  let expected: Record<string, Described>;
+  const keys = (): string[] => Object.keys(expected);
+  const totalBytes = (): number => keys().reduce((n, k) => n + statSync(file(`path-${k}.npy`)).size, 0);
+  before(() => {
+    expected = JSON.parse(python(`${describeInPython}\n${pathFixtures}`, [dir]));
+  });
+
+  const chunk = 64 << 10;
+  const paths: [string, Partial<typeof copyTuning>, (s: { sendfile: number; read: number; refused: number }, payload: number) => void][] = [
+    ['sendfile', { method: 'auto' }, (s, payload) => assert.deepEqual(s, { sendfile: payload, read: 0, refused: 0 })],
+    ['read() into the mapping (forced)', { method: 'read' }, (s, payload) => assert.deepEqual(s, { sendfile: 0, read: payload, refused: 0 })],
+    [
+      'sendfile refused after the first chunk, read() for the rest',
+      { method: 'auto', refuseSendfileAfter: chunk },
+      (s, payload) => {
+        assert.ok(s.refused >= 6, `${s.refused} refusals`); // each array of more than one chunk
+        assert.ok(s.sendfile > 0 && s.read > 0);
+        assert.equal(s.sendfile + s.read, payload);
+      },
+    ],
+  ];
+  for (const [what, tuning, check] of paths) {
+    it(`${what}: .npy files byte-identical to numpy, both byte orders, C and F order, own and pack segments`, async () => {
+      let payload = 0;
+      const stats = await statsOf(() =>
+        withTuning({ ...tuning, chunkBytes: chunk }, () => {
+          for (const key of keys()) {
+            const name = storeName('path');
+            const w = npyToShm(file(`path-${key}.npy`), name, { key });
+            payload += w.bytes;
+            using tree = openStore(name);
+            assert.deepEqual(describeArray(leaf(tree, key).data), expected[key], `${what}: ${key}`);
+            unlink(name);
+          }
+        }),
+      );
+      assert.ok(payload < totalBytes());
+      check(stats, payload);
+    });
+
+    it(`${what}: a stored .npz (CRC-32 checked over the copied bytes) byte-identical to numpy`, async () => {
+      const name = storeName('pathz');
+      let payload = 0;
+      const stats = await statsOf(() =>
+        withTuning({ ...tuning, chunkBytes: chunk }, async () => {
+          payload = (await npzToShm(file('paths.npz'), name)).bytes;
+        }),
+      );
+      using tree = openStore(name);
+      assertSame(tree, expected);
+      check(stats, payload);
+      unlink(name);
+    });
+  }
+
+  it('a stored member whose bytes changed: the CRC-32 over what sendfile copied catches it', async () => {
+    const bytes = readFileSync(file('paths.npz'));
+    const at = bytes.indexOf(Buffer.from('f8_be_f.npy')) + 200_000;
+    bytes[at]! ^= 0x01;
+    writeFileSync(file('paths-bad.npz'), bytes);
+    const name = storeName('crcs');
+    const r = await codeAsync(() => withTuning({ chunkBytes: chunk }, () => npzToShm(file('paths-bad.npz'), name)));
+    assert.equal(r.code, 'EBADHEADER');
+    assert.match(r.message, /f8_be_f\.npy.*CRC-32 mismatch/);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  for (const method of ['auto', 'read'] as const) {
+    it(`a file truncated in the middle of the copy (${method === 'auto' ? 'sendfile' : 'read()'}): EBADHEADER, nothing left behind`, async () => {
+      const path = file(`cut-${method}.npy`);
+      writeFileSync(path, readFileSync(file('path-f8_be_f.npy')));
+      const size = statSync(path).size;
+      const name = storeName('cut');
+      let ticks = 0;
+      const r = await codeAsync(() =>
+        withTuning({ chunkBytes: chunk, method }, () =>
+          npyToShm(path, name, {
+            progress: (done) => {
+              if (done > 0 && ticks++ === 0) truncateSync(path, Math.floor(size / 2)); // after the first chunk landed
+            },
+          }),
+        ),
+      );
+      assert.equal(r.code, 'EBADHEADER');
+      assert.match(r.message, new RegExp(`ended at byte ${Math.floor(size / 2)}, \\d+ bytes short`));
+      assert.equal(code(() => shmToArrays(name)).code, 'ENOENT');
+      assert.deepEqual(leftovers(), []);
+    });
+  }
+
+  it('a stored .npz truncated in the middle of a member: EBADHEADER, nothing left behind', async () => {
+    const path = file('cut.npz');
+    writeFileSync(path, readFileSync(file('paths.npz')));
+    const name = storeName('cutz');
+    let cut = false;
+    const r = await codeAsync(() =>
+      withTuning({ chunkBytes: chunk }, () =>
+        npzToShm(path, name, {
+          progress: (done) => {
+            if (done > 0 && !cut) {
+              cut = true;
+              truncateSync(path, 300_000); // inside the first member's payload
+            }
+          },
+        }),
+      ),
+    );
+    assert.equal(r.code, 'EBADHEADER');
+    assert.match(r.message, /ended at byte 300000/);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  it('a FIFO given as the file: EFTYPE at once, no wait for a writer', async () => {
+    const fifo = file('fifo.npy');
+    const made = spawnSync('mkfifo', [fifo]);
+    assert.equal(made.status, 0, String(made.stderr));
+    const r = code(() => npyToShm(fifo, storeName('fifo')));
+    assert.equal(r.code, 'EFTYPE');
+    assert.match(r.message, /not a regular file/);
+    assert.equal((await codeAsync(() => npzToShm(fifo, storeName('fifo')))).code, 'EFTYPE');
+    assert.deepEqual(leftovers(), []);
+  });
+
+  describe('AbortSignal', () => {
+    it('an aborted signal: EABORTED before anything is allocated, the reason as the cause', async () => {
+      const reason = new Error('stop');
+      const name = storeName('ab0');
+      try {
+        npyToShm(file('path-f8_le_c.npy'), name, { signal: AbortSignal.abort(reason) });
+        assert.fail('expected EABORTED');
+      } catch (err) {
+        assert.ok(err instanceof NdshmError);
+        assert.equal(err.code, 'EABORTED');
+        assert.equal(err.cause, reason);
+      }
+      assert.equal((await codeAsync(() => npzToShm(file('paths.npz'), name, { signal: AbortSignal.abort() }))).code, 'EABORTED');
+      assert.deepEqual(leftovers(), []);
+    });
+
+    it('aborted between chunks (from progress): the copy stops at the next chunk, nothing left behind', async () => {
+      for (const method of ['auto', 'read'] as const) {
+        const ac = new AbortController();
+        const name = storeName('ab1');
+        const seen: number[] = [];
+        const r = await codeAsync(() =>
+          withTuning({ chunkBytes: chunk, method }, () =>
+            npyToShm(file('path-f8_be_f.npy'), name, {
+              signal: ac.signal,
+              progress: (done) => {
+                seen.push(done);
+                if (done >= 2 * chunk) ac.abort();
+              },
+            }),
+          ),
+        );
+        assert.equal(r.code, 'EABORTED');
+        assert.deepEqual(seen, [0, chunk, 2 * chunk]);
+        assert.equal(code(() => shmToArrays(name)).code, 'ENOENT');
+        assert.deepEqual(leftovers(), []);
+      }
+    });
+
+    it('npzToShm lets timers run between chunks: an abort from a timer stops it', async () => {
+      const ac = new AbortController();
+      const name = storeName('ab2');
+      let ticks = 0;
+      const r = await codeAsync(() =>
+        withTuning({ chunkBytes: chunk }, () =>
+          npzToShm(file('paths.npz'), name, {
+            signal: ac.signal,
+            progress: () => {
+              if (++ticks === 3) setImmediate(() => ac.abort());
+            },
+          }),
+        ),
+      );
+      assert.equal(r.code, 'EABORTED');
+      assert.ok(ticks < 10, `${ticks} ticks`);
+      assert.deepEqual(leftovers(), []);
+    });
+
+    it('a signal that is not an AbortSignal: EINVAL', async () => {
+      assert.equal(code(() => npyToShm(file('path-b1.npy'), storeName('ab3'), { signal: {} as never })).code, 'EINVAL');
+      assert.equal((await codeAsync(() => npzToShm(file('paths.npz'), storeName('ab3'), { signal: 'no' as never }))).code, 'EINVAL');
+    });
   });
 });

@@ -23,7 +23,7 @@ import type { TypedArray } from '../../dtype.js';
 import { invalid, show } from '../../errors.js';
 import type { AttrValue, Attrs } from '../attrs.js';
 import type { H5Module } from './slabs.js';
-import { convertedToLittleEndian, isBoolEnum, numericElement, typeClass } from './types.js';
+import { type Conversion, allConverted, conversionOf, isBoolEnum, memberConversion, numericElement, typeClass } from './types.js';
 
 /** An attribute (or part of one) that has no ndshm form; `reason` says what it is. */
 export class UnsupportedAttribute extends Error {
@@ -65,7 +65,7 @@ function readAttribute(module: H5Module, obj: HasAttributes, attr: Attribute): A
     const value = attr.value; // h5wasm follows the heap pointers and frees them
     return shape.length === 0 ? plainValue(value) : shaped((value as unknown[]).map(plainValue), shape);
   }
-  const decode = decoder(m, convertedToLittleEndian(m));
+  const decode = decoder(m, conversionOf(m));
   const bytes = readRaw(module, obj, attr.name, m);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (shape.length === 0) return decode(view, 0);
@@ -94,9 +94,9 @@ function readRaw(module: H5Module, obj: HasAttributes, name: string, m: Metadata
 
 type Decode = (view: DataView, at: number) => AttrValue;
 
-/** Decodes one element of type `m` at byte `at`; `converted`: h5wasm made its numbers little-endian. */
-function decoder(m: Metadata, converted: boolean): Decode {
-  const le = converted || m.littleEndian;
+/** Decodes one element of type `m` at byte `at`; `converted`: which numbers h5wasm made little-endian. */
+function decoder(m: Metadata, converted: Conversion): Decode {
+  const le = allConverted(converted) || m.littleEndian;
   switch (m.type) {
     case typeClass.integer:
       switch (m.size) {
@@ -126,9 +126,9 @@ function decoder(m: Metadata, converted: boolean): Decode {
       return isBoolEnum(m) ? (v, at) => base(v, at) !== 0 : base;
     }
     case typeClass.compound: {
-      const members = (m.compound_type?.members ?? []).map((member) => {
+      const members = (m.compound_type?.members ?? []).map((member, i) => {
         if (member.name.startsWith('@')) throw new UnsupportedAttribute(`a compound member named ${show(member.name)}`);
-        return { name: member.name, offset: member.offset, decode: decoder(member, converted) };
+        return { name: member.name, offset: member.offset, decode: decoder(member, memberConversion(converted, i)) };
       });
       return (v, at) => {
         const out = newNode<AttrValue>();

@@ -2,11 +2,12 @@
 // The file is checked first with plain fs calls: h5wasm reports a missing or foreign file only as a
 // negative id after printing HDF5's error stack.
 
-import fs, { closeSync, fstatSync, readSync } from 'node:fs';
+import fs, { closeSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { NdshmError, invalid, isNdshmError } from '../../errors.js';
 import { openRegular } from '../../files.js';
+import type { InputFile } from '../files.js';
 
 export type H5wasm = typeof import('h5wasm/node');
 export type H5File = InstanceType<H5wasm['File']>;
@@ -81,12 +82,18 @@ export async function loadH5wasm(): Promise<H5wasm> {
 // The superblock signature; it is at byte 0, or at 512, 1024, 2048, ... after a user block.
 const signature = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
+/** A checked HDF5 file, open for reading (the caller closes `file.fd`), and where its superblock is. */
+export interface CheckedHdf5File {
+  readonly file: InputFile;
+  readonly superblockAt: number;
+}
+
 /**
- * ENOENT, EACCES, EFTYPE (a FIFO, a directory: never blocks) or EINVAL (naming `path`) unless `path`
- * is a readable regular file with an HDF5 signature.
+ * ENOENT, EACCES, EFTYPE (a FIFO, a directory: opened without blocking, then refused) or EINVAL
+ * (naming `path`) unless `path` is a readable regular file with an HDF5 signature.
  */
-export function checkHdf5File(path: string): void {
-  let file;
+export function checkHdf5File(path: string): CheckedHdf5File {
+  let file: InputFile;
   try {
     file = openRegular(path, { noFollow: false });
   } catch (err) {
@@ -95,14 +102,27 @@ export function checkHdf5File(path: string): void {
   }
   const { fd } = file;
   try {
-    const stat = fstatSync(fd);
+    const size = file.size;
     const head = Buffer.alloc(signature.length);
-    for (let at = 0; at + signature.length <= stat.size; at = at === 0 ? 512 : at * 2) {
-      if (readSync(fd, head, 0, head.length, at) === head.length && head.equals(signature)) return;
+    for (let at = 0; at + signature.length <= size; at = at === 0 ? 512 : at * 2) {
+      if (readSync(fd, head, 0, head.length, at) === head.length && head.equals(signature)) {
+        return { file, superblockAt: at };
+      }
     }
     throw invalid(`${path} is not an HDF5 file (no HDF5 signature)`);
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    throw err;
+  }
+}
+
+/** True while `path` still names the file we opened (h5wasm opens it again by name). */
+export function sameFile(path: string, file: InputFile): boolean {
+  try {
+    const st = statSync(path);
+    return st.dev === file.dev && st.ino === file.ino;
+  } catch {
+    return false;
   }
 }
 

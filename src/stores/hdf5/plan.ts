@@ -8,7 +8,7 @@ import type { Attrs } from '../attrs.js';
 import { type HasAttributes, readAttributes } from './attrs.js';
 import type { H5File, H5wasm } from './file.js';
 import type { H5Module } from './slabs.js';
-import { convertedToLittleEndian, elementBytes, numericElement, swapWidth, typeClass } from './types.js';
+import { allConverted, conversionOf, elementBytes, memberConversion, numericElement, swapWidth, typeClass } from './types.js';
 import { newNode, setOwn } from '../../tree.js';
 
 type H5Group = InstanceType<H5wasm['Group']>;
@@ -79,12 +79,12 @@ export function planFile(h5: H5wasm, module: H5Module, file: H5File, options: { 
     const attrs = attrsOf(ds);
     if (m.shape === null) return skip(ds.path, 'is empty (an HDF5 null dataspace: no shape, no values)');
     const shape = m.shape;
-    const converted = convertedToLittleEndian(m);
+    const conversion = conversionOf(m);
     const element = numericElement(m);
     if (typeof element !== 'string') {
       if (elementBytes(element) !== m.size) throw invalid(`${where}: ${ds.path} has ${m.size}-byte elements, expected ${elementBytes(element)}`);
       const array = plan.arrays.push({ path: keys, shape: [...shape, ...element.dims], dtype: element.dtype, attrs }) - 1;
-      plan.datasets.push({ h5path: ds.path, shape, recordBytes: m.size, parts: [{ array, offset: 0, size: m.size, swap: swapWidth(element, converted) }] });
+      plan.datasets.push({ h5path: ds.path, shape, recordBytes: m.size, parts: [{ array, offset: 0, size: m.size, swap: swapWidth(element, allConverted(conversion)) }] });
       return;
     }
     if (m.type !== typeClass.compound) return skip(ds.path, `holds ${element}`);
@@ -92,7 +92,7 @@ export function planFile(h5: H5wasm, module: H5Module, file: H5File, options: { 
     // splits it), the dataset's attributes on that group.
     const members = m.compound_type?.members ?? [];
     if (members.length === 0) return skip(ds.path, 'holds a compound type without fields');
-    const parts = members.map((member): PlannedPart => {
+    const parts = members.map((member, i): PlannedPart => {
       const field = numericElement(member);
       if (typeof field === 'string') {
         throw invalid(`${where}: ${ds.path}: field "${member.name}" of its compound type holds ${field}; only numeric fields can be split into arrays`);
@@ -100,7 +100,7 @@ export function planFile(h5: H5wasm, module: H5Module, file: H5File, options: { 
       const keyProblem = badKey(member.name);
       if (keyProblem !== undefined) throw invalid(`${where}: ${ds.path}: field "${member.name}" ${keyProblem}`);
       const array = plan.arrays.push({ path: [...keys, member.name], shape: [...shape, ...field.dims], dtype: field.dtype, attrs: {} }) - 1;
-      return { array, offset: member.offset, size: elementBytes(field), swap: swapWidth(field, converted) };
+      return { array, offset: member.offset, size: elementBytes(field), swap: swapWidth(field, allConverted(memberConversion(conversion, i))) };
     });
     plan.datasets.push({ h5path: ds.path, shape, recordBytes: m.size, parts });
     if (Object.keys(attrs).length > 0) setOwn(plan.groupAttrs, ds.path, attrs);

@@ -4,7 +4,9 @@
 // h5wasm reads with a memory type that is the file's type, except that it sets little-endian order
 // when HDF5 reports the type as big-endian (H5Tget_order == BE). For a compound HDF5 reports BE only
 // when every member that has an order is BE; a mix reports MIXED, and then nothing is converted.
-// We keep the file's byte order in the store, so bytes that h5wasm converted are swapped back.
+// Setting the order can fail part-way (conversionOf): HDF5 refuses it for an enum, so a big-endian
+// enum comes back as it is in the file. We keep the file's byte order in the store, so bytes that
+// h5wasm converted are swapped back, and only those.
 
 import type { CompoundMember, Metadata } from 'h5wasm/node';
 
@@ -55,10 +57,57 @@ export function hdf5Order(m: Metadata): Hdf5Order {
   }
 }
 
-/** True when h5wasm returns this type's numbers little-endian although the file has them big-endian. */
-export function convertedToLittleEndian(m: Metadata): boolean {
-  return hdf5Order(m) === 'BE';
+/** Which numbers h5wasm converted to little-endian: for a whole type, or per member of a compound. */
+export type Conversion = boolean | readonly Conversion[];
+
+/** What h5wasm's H5Tset_order(memtype, LE) did to this type's numbers when it read them. */
+export function conversionOf(m: Metadata): Conversion {
+  return hdf5Order(m) === 'BE' ? setOrder(m).done : false;
 }
+
+// H5Tset_order on a copy of the type: HDF5 refuses an enum that has members (and strings, opaque data
+// and references); in a compound it sets the members one by one and stops at the first refusal, so the
+// members before it are converted and the rest are not. h5wasm ignores the failure. (Measured with
+// h5wasm 0.10.3 / HDF5 2.0: a '>i2' enum, an array of it, and compounds with an enum member first and
+// in the middle.)
+function setOrder(m: Metadata): { done: Conversion; ok: boolean } {
+  switch (m.type) {
+    case typeClass.enum:
+    case typeClass.string:
+    case typeClass.opaque:
+    case typeClass.reference:
+      return { done: false, ok: false };
+    case typeClass.array:
+      return m.array_type === undefined ? { done: false, ok: false } : setOrder(m.array_type);
+    case typeClass.compound: {
+      const done: Conversion[] = [];
+      let ok = true;
+      for (const member of m.compound_type?.members ?? []) {
+        if (!ok) {
+          done.push(false);
+          continue;
+        }
+        const r = setOrder(member);
+        done.push(r.done);
+        ok = r.ok;
+      }
+      return { done, ok };
+    }
+    default:
+      return { done: true, ok: true };
+  }
+}
+
+/** The conversion of member `i` of a compound whose conversion is `c`. */
+export function memberConversion(c: Conversion, i: number): Conversion {
+  return typeof c === 'boolean' ? c : (c[i] ?? false);
+}
+
+/** True when every number of the type was converted (a complex {r, i} pair counts as one type). */
+export function allConverted(c: Conversion): boolean {
+  return typeof c === 'boolean' ? c : c.length > 0 && c.every(allConverted);
+}
+
 
 /** One numeric element: its dtype, and the trailing dimensions of an HDF5 array type (e.g. f4[3]). */
 export interface NumericElement {
