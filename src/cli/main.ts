@@ -8,6 +8,7 @@ import { demo, doctor, gc, unlink } from './admin.js';
 import { info } from './info.js';
 import { list } from './list.js';
 import { load } from './load.js';
+import { run } from './run.js';
 import { UsageError } from './usage.js';
 
 const help = `usage: ndshm <command> [options]
@@ -20,11 +21,12 @@ commands:
   gc                   remove what crashed programs left behind
   doctor               check this machine for what ndshm needs
   demo                 the 1 GiB shared-memory demo
+  run -n N -- <cmd>    start N processes of <cmd> as one host group (like mpirun)
 
 "ndshm <command> --help" describes a command.
 `;
 
-const commands: Record<string, (args: string[]) => void | Promise<void>> = { load, list, info, unlink, gc, doctor, demo };
+const commands: Record<string, (args: string[]) => void | Promise<void>> = { load, list, info, unlink, gc, doctor, demo, run };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
