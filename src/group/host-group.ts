@@ -278,9 +278,9 @@ export class HostGroup implements AsyncDisposable {
     const deadline = performance.now() + timeout;
     const segment = L.segmentPrefix + name;
     let last = '';
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new NdshmError('EABORTED', `${where}: joining host group "${name}" was aborted`, { cause: signal.reason });
-      if (performance.now() >= deadline) {
+      if (attempt > 0 && performance.now() >= deadline) {
         throw new NdshmError('ETIMEDOUT', `${where}: host group "${name}" did not form within ${timeout} ms${last === '' ? '' : ` (${last})`}`, { segment });
       }
       let opened: OpenResult;
@@ -659,31 +659,36 @@ export class HostGroup implements AsyncDisposable {
   #read(s: Shared, seq: number, op: L.Op, arg: number, failure: unknown, where: string): Reply[] {
     const replies: Reply[] = [];
     let firstFailure: NdshmError | undefined;
-    const calls: string[] = [];
     let mismatch = false;
+    const carries = op !== L.Op.Barrier && op !== L.Op.Cleanup;
     for (let r = 0; r < this.size; r++) {
       const at = L.recordAt(s.geometry, seq, r);
       const rseq = Atomics.load(s.i32, at >> 2) >>> 0;
       const word = Atomics.load(s.i32, (at + 4) >> 2);
-      const rarg = Atomics.load(s.i32, (at + 8) >> 2) >>> 0;
-      const length = Atomics.load(s.i32, (at + 12) >> 2) >>> 0;
       const rop = word & 0xff;
-      const call = `rank ${r}: ${rseq !== seq ? `call #${rseq}, ` : ''}${L.opNames[rop] ?? `op ${rop}`}${rop === L.Op.Broadcast ? ` (root ${rarg === 0xffffffff ? 'invalid' : rarg})` : ''}`;
-      calls.push(call);
-      if (rseq !== seq || rop !== op || (op === L.Op.Broadcast && rarg !== arg >>> 0)) mismatch = true;
+      if (rseq !== seq || rop !== op || (op === L.Op.Broadcast && Atomics.load(s.i32, (at + 8) >> 2) >>> 0 !== arg >>> 0)) mismatch = true;
       const failed = (word & L.failedBit) !== 0;
-      const none = (word & 0x200) !== 0;
+      if (!failed && !carries) continue;
+      const length = Atomics.load(s.i32, (at + 12) >> 2) >>> 0;
       const bcast = op === L.Op.Broadcast && !failed && rop === L.Op.Broadcast;
       const room = bcast ? L.broadcastSize : L.recordSize - L.recordHeader;
       if (length > room) throw badGroup(s.block.name, `rank ${r}'s record says ${length} bytes (at most ${room})`);
       const from = bcast ? L.broadcastAt(s.geometry, seq) : at + L.recordHeader;
-      const json = none ? undefined : Buffer.from(s.bytes.subarray(from, from + length)).toString('utf8');
+      const json = (word & 0x200) !== 0 ? undefined : Buffer.from(s.bytes.subarray(from, from + length)).toString('utf8');
       if (failed && firstFailure === undefined && r !== this.rank) firstFailure = peerFailure(json, r, this.name, where);
       replies.push({ rank: r, json });
     }
     if (failure !== undefined) throw failure;
     if (firstFailure !== undefined) throw firstFailure;
     if (mismatch) {
+      const calls: string[] = [];
+      for (let r = 0; r < this.size; r++) {
+        const at = L.recordAt(s.geometry, seq, r);
+        const rseq = Atomics.load(s.i32, at >> 2) >>> 0;
+        const rop = Atomics.load(s.i32, (at + 4) >> 2) & 0xff;
+        const rarg = Atomics.load(s.i32, (at + 8) >> 2) >>> 0;
+        calls.push(`rank ${r}: ${rseq !== seq ? `call #${rseq}, ` : ''}${L.opNames[rop] ?? `op ${rop}`}${rop === L.Op.Broadcast ? ` (root ${rarg === 0xffffffff ? 'invalid' : rarg})` : ''}`);
+      }
       throw new NdshmError('EINVAL', `${where}: the members of host group "${this.name}" made different collective calls at call #${seq} (${calls.join('; ')})`, {
         segment: s.block.name,
       });
