@@ -618,7 +618,11 @@ export class HostGroup implements AsyncDisposable {
       return [{ rank: 0, json: mine!.json }];
     }
     if (this.broken) throw this.#diagnose(full);
-    if (signal?.aborted) throw new NdshmError('EABORTED', `${full} was aborted before it started`, { segment: s.block.name, cause: signal.reason });
+    if (signal?.aborted) {
+      HostGroup.#breakWords(s.i32, s.ops, L.BrokenReason.Aborted, this.rank, false);
+      s.barrier.abort();
+      throw new NdshmError('EABORTED', `${full} was aborted before it started`, { segment: s.block.name, cause: signal.reason });
+    }
     const seq = (this.#seq = (this.#seq + 1) >>> 0);
     this.#write(s, seq, op, arg, mine, failure);
     try {
