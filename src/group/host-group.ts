@@ -8,7 +8,7 @@
 // rank's slot, and a member slot of the barrier: when its thread ends without close() (kill -9, a
 // crash, process.exit(), worker.terminate()), the others' collectives fail with EPEERDIED, not hang.
 
-import { randomBytes } from 'node:crypto';
+
 
 import { NdshmError, type NdshmErrorCode, invalid, isNdshmError, show } from '../errors.js';
 import * as native from '../native.js';
@@ -82,7 +82,7 @@ function checkInt(value: unknown, what: string, lo: number, hi: number, where: s
   return value;
 }
 
-export function checkGroupName(name: unknown, where: string): string {
+function checkGroupName(name: unknown, where: string): string {
   if (typeof name === 'string' && name.length > L.maxGroupName) {
     throw invalid(`${where}: group name ${show(name)} is too long (${name.length} characters; at most ${L.maxGroupName})`);
   }
@@ -787,4 +787,3 @@ function peerFailure(json: string | undefined, rank: number, group: string, wher
   return new NdshmError(code, `${where}: host group "${group}": rank ${rank} failed: ${message}`);
 }
 
-export const randomGroupName = (): string => `run-${randomBytes(6).toString('base64url')}`;
