@@ -1,6 +1,7 @@
 // A member of the host-group scenarios, forked with an IPC channel. The first message configures it:
 //   {op: 'barrier', name, size, rank, rounds}   HostGroup.barrier() rounds
 //   {op: 'ipc', rounds}                          a barrier through the parent: send {arrive}, wait for {pass}
+//   {op: 'raw', handle, rounds}                  the sync Barrier alone (Barrier.open(handle), await wait())
 //   {op: 'create', name, size, rank, bytes, iterations}
 //                                                 per iteration: barrier, then time a collective
 //                                                 createSharedNdarray (zeroOut), then clean up
@@ -11,18 +12,19 @@
 // It says {ready}, waits for {go}, works, and says its result. The reduce and idle kinds then answer
 // 'report' with their smaps_rollup while still holding their memory, and end on 'exit'.
 
-import { HostGroup, LocalNdarray, ResourceAllocation, cleanupSharedNdarray, createSharedNdarray } from '../../src/index.js';
+import { Barrier, HostGroup, LocalNdarray, ResourceAllocation, type SyncHandle, cleanupSharedNdarray, createSharedNdarray } from '../../src/index.js';
 import { readSmaps } from '../lib/smaps.js';
 import { sumFloat64, warmUpSum } from '../lib/sum.js';
 
 interface Config {
-  op: 'barrier' | 'ipc' | 'create' | 'reduce-shared' | 'reduce-private' | 'reduce-one' | 'idle';
+  op: 'barrier' | 'ipc' | 'raw' | 'create' | 'reduce-shared' | 'reduce-private' | 'reduce-one' | 'idle';
   name?: string;
   size?: number;
   rank?: number;
   rounds?: number;
   bytes?: number;
   iterations?: number;
+  handle?: SyncHandle;
 }
 
 const inbox: unknown[] = [];
@@ -65,6 +67,18 @@ switch (config.op) {
     for (let r = 0; r < config.rounds!; r++) await g.barrier();
     send({ us: Number(process.hrtime.bigint() - start) / 1000 / config.rounds! });
     await g.close();
+    process.disconnect();
+    break;
+  }
+  case 'raw': {
+    const b = Barrier.open(config.handle!);
+    send({ ready: true });
+    await next();
+    await b.wait();
+    const start = process.hrtime.bigint();
+    for (let r = 0; r < config.rounds!; r++) await b.wait();
+    send({ us: Number(process.hrtime.bigint() - start) / 1000 / config.rounds! });
+    b.close();
     process.disconnect();
     break;
   }

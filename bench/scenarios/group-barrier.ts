@@ -2,22 +2,26 @@
 // same processes meeting through their parent over child_process IPC (each sends {arrive}; the parent
 // answers {pass} to all once everyone has arrived).
 
+import { Barrier } from '../../src/index.js';
 import { Forked, killAll } from '../lib/forked.js';
 import { benchGroupName } from '../lib/group.js';
-import { type Row, type ScenarioOptions, type ScenarioResult, figure, ratio, target } from '../lib/report.js';
+import { type Row, type ScenarioOptions, type ScenarioResult, figure, none, num, ratio, target } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 
 export const title = 'Host group: barrier() of 2 and 4 processes';
 export const order = 90;
 
-type Kind = 'group' | 'ipc';
+type Kind = 'group' | 'raw' | 'ipc';
 
 /** One run: `n` fresh processes pass `rounds` timed rounds; the slowest member's µs per round. */
 async function oneRun(kind: Kind, n: number, rounds: number): Promise<number> {
   const name = benchGroupName('bar');
+  const raw = kind === 'raw' ? Barrier.create(n, { member: false }) : undefined;
   const children = Array.from({ length: n }, () => new Forked('group-member.js'));
   try {
-    children.forEach((c, rank) => c.send(kind === 'ipc' ? { op: 'ipc', rounds } : { op: 'barrier', name, size: n, rank, rounds }));
+    children.forEach((c, rank) =>
+      c.send(kind === 'ipc' ? { op: 'ipc', rounds } : kind === 'raw' ? { op: 'raw', handle: raw!.handle, rounds } : { op: 'barrier', name, size: n, rank, rounds }),
+    );
     for (const c of children) await c.next();
     for (const c of children) c.send({ go: true });
     if (kind === 'ipc') {
@@ -31,6 +35,7 @@ async function oneRun(kind: Kind, n: number, rounds: number): Promise<number> {
     return Math.max(...results.map((x) => x.us));
   } finally {
     await killAll(children);
+    raw?.close();
   }
 }
 
@@ -39,9 +44,9 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const rounds = options.quick ? 200 : 2000;
   const rows: Row[] = [];
   for (const n of [2, 4]) {
-    const us: Record<Kind, number[]> = { group: [], ipc: [] };
+    const us: Record<Kind, number[]> = { group: [], raw: [], ipc: [] };
     for (let r = 0; r < runs; r++) {
-      const order: Kind[] = r % 2 === 0 ? ['group', 'ipc'] : ['ipc', 'group'];
+      const order: Kind[] = r % 2 === 0 ? ['group', 'raw', 'ipc'] : ['ipc', 'raw', 'group'];
       for (const kind of order) us[kind].push(await oneRun(kind, n, rounds));
     }
     const ipc = summarize(us.ipc);
@@ -52,6 +57,14 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       alternative: `the same ${n} processes meeting through their parent over IPC: ${figure(ipc, 'µs')}`,
       ratio: ratio(ours.median, ipc.median, 'time'),
       target: target('≤ 0.3× IPC', ours.median <= 0.3 * ipc.median),
+    });
+    const raw = summarize(us.raw);
+    rows.push({
+      measure: `Same, the sync \`Barrier\` alone (\`await barrier.wait()\`): what the group adds to it`,
+      ndshm: figure(raw, 'µs'),
+      alternative: none,
+      ratio: `the group: ${num(ours.median / raw.median)}× the Barrier alone`,
+      target: none,
     });
   }
   return {

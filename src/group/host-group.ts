@@ -240,6 +240,7 @@ export class HostGroup implements AsyncDisposable {
   readonly #collectiveTimeout: number | undefined;
   // Collectives of one member run one after the other, in call order.
   #tail: Promise<unknown> = Promise.resolve();
+  #pending = 0;
 
   private constructor(name: string, rank: number, size: number, shared: Shared | undefined, collectiveTimeout: number | undefined) {
     if (!constructing) throw invalid('host groups are made by HostGroup.join() and HostGroup.fromEnv(), not by new');
@@ -592,10 +593,16 @@ export class HostGroup implements AsyncDisposable {
    * this member's earlier calls.
    */
   #run(op: L.Op, arg: number, prepare: () => { json?: string | undefined }, options: unknown, where: string): Promise<Reply[]> {
-    const p = this.#tail.then(() => this.#collective(op, arg, prepare, options, where));
-    this.#tail = p.catch(() => undefined);
+    // Nothing pending (the usual case): start now, without a hop through the queue.
+    const p = this.#pending === 0 ? this.#collective(op, arg, prepare, options, where) : this.#tail.then(() => this.#collective(op, arg, prepare, options, where));
+    this.#pending++;
+    this.#tail = p.then(this.#settled, this.#settled);
     return p;
   }
+
+  readonly #settled = (): void => {
+    this.#pending--;
+  };
 
   async #collective(op: L.Op, arg: number, prepare: () => { json?: string | undefined }, options: unknown, where: string): Promise<Reply[]> {
     const full = `HostGroup.${where}`;
@@ -626,7 +633,11 @@ export class HostGroup implements AsyncDisposable {
     const seq = (this.#seq = (this.#seq + 1) >>> 0);
     this.#write(s, seq, op, arg, mine, failure);
     try {
-      await s.barrier.wait({ ...(timeout === undefined || timeout > maxTimerMs ? {} : { timeoutMs: timeout }), ...(signal === undefined ? {} : { signal }) });
+      await s.barrier.wait(
+        timeout === undefined && signal === undefined
+          ? undefined
+          : { ...(timeout === undefined || timeout > maxTimerMs ? {} : { timeoutMs: timeout }), ...(signal === undefined ? {} : { signal }) },
+      );
     } catch (err) {
       throw this.#afterFailedWait(err, seq, full, timeout);
     }
