@@ -395,6 +395,15 @@ napi_value JS_closeOwnerPipe(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+// closeFd(fd): closes a descriptor ownerPipe returned (the read end, once the watchdog has its
+// copy). Node's fs.closeSync would warn in worker threads about a descriptor it did not open.
+napi_value JS_closeFd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Args(env, info, argv);
+  close(static_cast<int>(NumberArg(env, argv[0])));
+  return Undefined(env);
+}
+
 // configure(wantUncounted) -> { out: Float64Array, uncounted: boolean, pageSize: number }
 napi_value JS_configure(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -444,6 +453,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"unlink", nullptr, JS_unlink, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"ownerPipe", nullptr, JS_ownerPipe, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"closeOwnerPipe", nullptr, JS_closeOwnerPipe, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"closeFd", nullptr, JS_closeFd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rename", nullptr, JS_rename, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

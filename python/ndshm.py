@@ -4,6 +4,8 @@
     a = ndshm.open('weights')                 # a numpy view of the shared memory, read-write
     b = ndshm.open('weights', readonly=True)  # a read-only view
     c = ndshm.open(handle)                    # a handle dict from Node (array.handle): that view
+    part = ndshm.open_local(local_handle)     # a LocalNdarray handle: its part, a LocalArray
+    part.host_array, part.slices_into_host_array, part.owner_rank
     d = ndshm.create('result', (3, 4), 'float64')
     ndshm.unlink('result')
 
@@ -54,7 +56,7 @@ NAME_CHARS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
 _SIZED = [('i', 2), ('i', 4), ('i', 8), ('u', 2), ('u', 4), ('u', 8), ('f', 2), ('f', 4), ('f', 8), ('c', 8), ('c', 16)]
 TYPESTRS = frozenset(['|b1', '|i1', '|u1'] + [f'{order}{kind}{size}' for order in '<>' for kind, size in _SIZED])
 
-__all__ = ['open', 'create', 'unlink', 'read_header', 'BadHeader', 'TYPESTRS']
+__all__ = ['open', 'open_local', 'LocalArray', 'create', 'unlink', 'read_header', 'BadHeader', 'TYPESTRS']
 
 
 class BadHeader(ValueError):
@@ -209,8 +211,11 @@ def _handle_fields(handle):
 
 
 def open(target, readonly=False, allow_other_users=False):
-    """A numpy array over an ndshm array: `target` is a segment name or a handle dict from Node.
-    Another user's segment is PermissionError unless `allow_other_users` (as in Node)."""
+    """A numpy array over an ndshm array: `target` is a segment name or a handle dict from Node (a
+    LocalNdarray handle gives its part, as open_local does). Another user's segment is
+    PermissionError unless `allow_other_users` (as in Node)."""
+    if isinstance(target, dict) and target.get('kind') == 'local':
+        return open_local(target, readonly, allow_other_users)
     handle = _handle_fields(target) if isinstance(target, dict) else None
     name = handle[0] if handle else target
     mm, size = _map(name, readonly, allow_other_users)
@@ -224,6 +229,93 @@ def open(target, readonly=False, allow_other_users=False):
             raise BadHeader(f'{name}: handle dtype {dtype!r} != {h["typestr"]!r}')
         _check_view(name, 'the handle', shape, strides, offset, h['dtype'].itemsize, h['data_length'])
     return np.ndarray(shape, dtype=h['dtype'], buffer=mm, offset=h['data_offset'] + offset, strides=strides)
+
+
+class LocalArray(np.ndarray):
+    """pyGSTi's LocalNumpyArray: a part of a larger shared host array that knows its place in it.
+
+    host_array: the whole host array (a numpy view of the shared memory); slices_into_host_array: a
+    tuple of slice objects, one per axis, such that host_array[slices_into_host_array] is this part;
+    owner_rank: the host-group rank the part belongs to (None if none was said); host_handle: the
+    host array's handle dict. The attributes follow views and copies, as in pyGSTi.
+    """
+
+    def __new__(cls, part, host_array=None, slices_into_host_array=None, owner_rank=None, host_handle=None):
+        obj = np.asarray(part).view(cls)
+        obj.host_array = host_array
+        obj.slices_into_host_array = slices_into_host_array
+        obj.owner_rank = owner_rank
+        obj.host_handle = host_handle
+        return obj
+
+    def __array_finalize__(self, obj):
+        if obj is None:
+            return
+        self.host_array = getattr(obj, 'host_array', None)
+        self.slices_into_host_array = getattr(obj, 'slices_into_host_array', None)
+        self.owner_rank = getattr(obj, 'owner_rank', None)
+        self.host_handle = getattr(obj, 'host_handle', None)
+
+    @property
+    def handle(self):
+        """The LocalNdarray handle of this part (what Node's LocalNdarray.open takes)."""
+        if self.host_handle is None or self.slices_into_host_array is None:
+            raise ValueError('this LocalArray has no host handle')
+        return {'ndshm': 1, 'kind': 'local', 'host': self.host_handle,
+                'slices': [[s.start, s.stop, s.step] for s in self.slices_into_host_array], 'ownerRank': self.owner_rank}
+
+    def __reduce__(self):
+        # Pickled as a reference to the shared memory (the handle), not as a copy of the bytes, when
+        # this is the part itself; a view or copy of it pickles as a plain numpy array.
+        host, slices = self.host_array, self.slices_into_host_array
+        if host is not None and slices is not None and self.host_handle is not None:
+            part = host[slices]
+            if (part.shape == self.shape and part.strides == self.strides and part.dtype == self.dtype
+                    and part.__array_interface__['data'][0] == self.__array_interface__['data'][0]):
+                return (open_local, (self.handle,))
+        return np.asarray(self).__reduce__()
+
+
+def open_local(handle, readonly=False, allow_other_users=False):
+    """The part a LocalNdarray handle from Node names ({ndshm: 1, kind: 'local', host, slices,
+    ownerRank}): a LocalArray over the shared memory of its host array, which is opened by its own
+    handle (every check of open() applies). The slices must be ones Node resolved for that host
+    array (ValueError otherwise)."""
+    if not isinstance(handle, dict) or handle.get('ndshm') != 1 or handle.get('kind') != 'local':
+        raise ValueError(f'not a LocalNdarray handle: {handle!r:.200}')
+    host_handle = handle.get('host')
+    if not isinstance(host_handle, dict) or host_handle.get('kind') == 'local':
+        raise ValueError('LocalNdarray handle: host must be an array handle dict')
+    owner = handle.get('ownerRank')
+    if owner is not None:
+        owner = _int(owner, 'LocalNdarray handle ownerRank')
+        if owner < 0:
+            raise ValueError(f'LocalNdarray handle ownerRank must not be negative, got {owner}')
+    raw = handle.get('slices')
+    if not isinstance(raw, (list, tuple)) or len(raw) > MAX_DIMS:
+        raise ValueError('LocalNdarray handle slices must be a list of [start, stop, step]')
+    host = open(host_handle, readonly, allow_other_users)
+    if len(raw) != host.ndim:
+        raise ValueError(f'LocalNdarray handle has {len(raw)} slices for a host array of {host.ndim} axes')
+    slices = []
+    for axis, entry in enumerate(raw):
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3:
+            raise ValueError(f'LocalNdarray handle slices[{axis}] must be [start, stop, step]')
+        start = _int(entry[0], 'slice start')
+        stop = None if entry[1] is None else _int(entry[1], 'slice stop')
+        step = _int(entry[2], 'slice step')
+        sl = slice(start, stop, step)
+        # Node resolves every slice as slice.indices() does, with stop = start + count * step (None
+        # when that is negative): only that form is accepted.
+        if step == 0:
+            raise ValueError(f'LocalNdarray handle slices[{axis}]: step 0')
+        first, _, _ = sl.indices(host.shape[axis])
+        end = first + len(range(*sl.indices(host.shape[axis]))) * step
+        if first != start or (end if end >= 0 else None) != stop:
+            raise ValueError(f'LocalNdarray handle slices[{axis}] = {entry!r} is not a resolved slice of an axis of length {host.shape[axis]}')
+        slices.append(sl)
+    slices = tuple(slices)
+    return LocalArray(host[slices], host_array=host, slices_into_host_array=slices, owner_rank=owner, host_handle=host_handle)
 
 
 def _strides(shape, itemsize, order):

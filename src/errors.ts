@@ -25,7 +25,9 @@ export type NdshmErrorCode =
   | 'ELOCKED' // this thread holds the mutex: close() would break owner-death detection, lockSync() would deadlock
   | 'ENOTOWNER' // unlock() by a thread (or Mutex object) that does not hold the mutex
   | 'ENOTRECOVERABLE' // the mutex was left inconsistent by a non-ndshm user and can never be locked again
-  | 'ETOOMANY'; // every member slot of a barrier is taken
+  | 'ETOOMANY' // every member slot of a barrier is taken
+  | 'EPEERDIED' // a member of a host group ended without closing it: the group's collectives cannot complete
+  | 'ENOMEM'; // tracked memory would pass a ResourceAllocation's memLimit (pyGSTi's MemoryError)
 
 const brand = Symbol.for('ndshm.error');
 

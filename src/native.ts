@@ -18,6 +18,7 @@ interface Addon {
   rename(from: string, to: string, flags: number): boolean;
   ownerPipe(): [number, number] | undefined;
   closeOwnerPipe(writeFd: number): void;
+  closeFd(fd: number): void;
 }
 
 // Result slots shared with native/addon.cc.
@@ -162,6 +163,11 @@ export function ownerPipe(): [number, number] | SystemFailure {
 
 export function closeOwnerPipe(writeFd: number): void {
   addon.closeOwnerPipe(writeFd);
+}
+
+/** Closes the read end of an ownerPipe (fs.closeSync would warn in a worker thread). */
+export function closeFd(fd: number): void {
+  addon.closeFd(fd);
 }
 
 // ----- sync (native/sync.cc) -----

@@ -11,15 +11,21 @@ it('exports exactly the public API', () => {
   assert.deepEqual(Object.keys(ndshm).sort(), [
     'Barrier',
     'Counter',
+    'HostGroup',
+    'HostSharedMemory',
+    'LocalNdarray',
     'Mutex',
     'NdshmError',
+    'ResourceAllocation',
     'Segment',
     'SharedMemoryException',
     'SharedMemoryManager',
     'SharedMemoryRegion',
     'SharedNDArray',
     'arraysToShm',
+    'cleanupSharedNdarray',
     'createSharedMemoryRegion',
+    'createSharedNdarray',
     'destroySharedMemoryRegion',
     'dtype',
     'gc',
@@ -36,6 +42,7 @@ it('exports exactly the public API', () => {
     'runtimeInfo',
     'sendArrays',
     'setSharedMemoryRegion',
+    'sharedMemIsEnabled',
     'shmToArrays',
     'shmToNpy',
     'shmToNpz',
@@ -53,13 +60,15 @@ it('the published declarations hold no internals', () => {
     ['ndarray/create.d.ts', /interface ArrayCreateOptions[^}]*\bmanager\?/],
     ['regions/triton.d.ts', /\b(segmentName|checkedSegment|detach)\b/],
     ['segment/segment.d.ts', /\bstatic (openForeign|createForeign)\b/],
+    ['group/host-group.d.ts', /\b(exchange|usable|hostCounters)\b/],
   ];
   for (const [file, internal] of checks) assert.doesNotMatch(read(file), internal, file);
-  for (const file of ['index.d.ts', 'ndarray/array.d.ts', 'regions/triton.d.ts', 'segment/segment.d.ts']) {
+  for (const file of ['index.d.ts', 'ndarray/array.d.ts', 'regions/triton.d.ts', 'segment/segment.d.ts', 'group/host-group.d.ts', 'group/shared.d.ts', 'group/local.d.ts']) {
     assert.doesNotMatch(read(file), /@internal/, file);
   }
   assert.match(read('ndarray/array.d.ts'), /private constructor\(\);/);
   assert.match(read('segment/segment.d.ts'), /private constructor\(\);/);
+  for (const file of ['group/host-group.d.ts', 'group/shared.d.ts', 'group/local.d.ts']) assert.match(read(file), /private constructor\(\);/, file);
 });
 
 it('docs/errors.md documents exactly the codes NdshmErrorCode has', () => {

@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<Command>> = {
   gc: async () => (await import('./admin.js')).gc,
   doctor: async () => (await import('./admin.js')).doctor,
   demo: async () => (await import('./admin.js')).demo,
+  run: async () => (await import('./run.js')).run,
 };
 
 const help = `usage: ndshm <command> [options]
@@ -28,6 +29,7 @@ commands:
   gc                   remove what crashed programs left behind
   doctor               check this machine for what ndshm needs
   demo                 the 1 GiB shared-memory demo
+  run -n N -- <cmd>    start N processes of <cmd> as one host group (like mpirun)
 
 "ndshm <command> --help" describes a command.
 `;

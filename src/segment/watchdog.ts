@@ -11,7 +11,7 @@
 // handlers remain (they cover everything but signals and kill -9) and a start is tried again later.
 
 import { spawn } from 'node:child_process';
-import { closeSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import * as native from '../native.js';
@@ -72,7 +72,7 @@ function start(): Current | undefined {
     native.closeOwnerPipe(writeEnd);
     failedStartAt = Date.now();
   } finally {
-    closeSync(readEnd); // the child has its copy
+    native.closeFd(readEnd); // the child has its copy
   }
   return current;
 }

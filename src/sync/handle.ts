@@ -19,7 +19,7 @@ export function makeHandle(kind: KindName, name: string, id: bigint): SyncHandle
   return { ndshm: 1, kind, name, id: id.toString(16).padStart(16, '0') };
 }
 
-const kinds: readonly string[] = ['mutex', 'counter', 'barrier'];
+const kinds: readonly string[] = ['mutex', 'counter', 'barrier', 'group'];
 
 function isHexId(id: string): boolean {
   if (id.length !== 16) return false;

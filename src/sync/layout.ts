@@ -6,7 +6,7 @@
 //    0    8  magic "NDSHMSYN" (written last)
 //    8    2  format version (1)
 //   10    2  header length (128)
-//   12    4  kind: 1 mutex, 2 counter, 3 barrier
+//   12    4  kind: 1 mutex, 2 counter, 3 barrier, 4 host group (its body: src/group/layout.ts)
 //   16    4  flags: bit 0 persistent
 //   20    4  lock flavour: 1 = glibc pthread_mutex_t (40 bytes), robust, process-shared, error-checking
 //   24    4  body offset (128)
@@ -41,10 +41,12 @@ export const enum Kind {
   Mutex = 1,
   Counter = 2,
   Barrier = 3,
+  /** A host group's rendezvous segment (src/group; docs/host-groups.md has its body). */
+  Group = 4,
 }
 
-export type KindName = 'mutex' | 'counter' | 'barrier';
-export const kindNames: Record<Kind, KindName> = { 1: 'mutex', 2: 'counter', 3: 'barrier' };
+export type KindName = 'mutex' | 'counter' | 'barrier' | 'group';
+export const kindNames: Record<Kind, KindName> = { 1: 'mutex', 2: 'counter', 3: 'barrier', 4: 'group' };
 
 export const header = {
   version: 8,
@@ -150,7 +152,7 @@ export function readHeader(bytes: Uint8Array, size: number, name: string, kind: 
   if (version !== formatVersion) throw badHeader(name, `format version ${version} (this ndshm reads version ${formatVersion})`);
   if (v.getUint16(header.headerLength, true) !== headerLength) throw badHeader(name, 'header length is not 128');
   const k = v.getUint32(header.kind, true);
-  if (k !== Kind.Mutex && k !== Kind.Counter && k !== Kind.Barrier) throw badHeader(name, `unknown kind ${k}`);
+  if (k !== Kind.Mutex && k !== Kind.Counter && k !== Kind.Barrier && k !== Kind.Group) throw badHeader(name, `unknown kind ${k}`);
   if (k !== kind) throw badHeader(name, `it holds a ${kindNames[k as Kind]}, not a ${kindNames[kind]}`);
   const flavour = v.getUint32(header.lockFlavour, true);
   if (flavour !== lockFlavourGlibc) throw badHeader(name, `lock flavour ${flavour} (this ndshm uses glibc robust mutexes, flavour 1)`);

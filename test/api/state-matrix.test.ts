@@ -89,7 +89,11 @@ async function attempt(what: string, fn: () => unknown): Promise<void> {
 // Anything a successful call made, released again (arrays, regions, trees, segments).
 function cleanupResult(result: unknown): void {
   try {
-    if (result instanceof nd.SharedNDArray) result.release();
+    if (Array.isArray(result) && result.length === 2 && result[0] instanceof nd.SharedNDArray) {
+      result[0].release();
+      if (result[1] instanceof nd.HostSharedMemory) void nd.cleanupSharedNdarray(result[1]).catch(() => undefined);
+    } else if (result instanceof nd.HostGroup) void result.close();
+    else if (result instanceof nd.SharedNDArray) result.release();
     else if (result instanceof nd.Segment) result.close();
     else if (result instanceof nd.SharedMemoryRegion) nd.destroySharedMemoryRegion(result);
     else if (result !== null && typeof result === 'object' && Symbol.dispose in result) (result as Disposable)[Symbol.dispose]();
@@ -294,6 +298,17 @@ describe('the state matrix', () => {
   });
 
   it('stores: every function, with stores live, released and removed', async () => {
+    // Hostile paths are relative ("__proto__", " "): whatever a call writes lands in the test's folder.
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      await storeCalls();
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
+  async function storeCalls(): Promise<void> {
     const tree = (): Record<string, unknown> => ({ a: new Float64Array([1, 2]), g: { b: [1, 2, 3] } });
     await fuzz('arraysToShm', () => [freshStore(), tree(), { persistent: false }], (a) => nd.arraysToShm(...(a as [string, object])));
     const live = (): string => {
@@ -326,6 +341,127 @@ describe('the state matrix', () => {
     await fuzz('npyToShm', () => [npy, freshStore(), { key: 'k' }], (a) => nd.npyToShm(...(a as [string, string])));
     await fuzz('npzToShm', () => [`${dir}/junk.npz`, freshStore(), {}], (a) => nd.npzToShm(...(a as [string, string])));
     await fuzz('hdf5ToShm', () => [npy, freshStore(), {}], (a) => nd.hdf5ToShm(...(a as [string, string])));
+  }
+
+  it('host groups: HostGroup in every state, ResourceAllocation, createSharedNdarray, cleanupSharedNdarray, LocalNdarray', async () => {
+    let g = 0;
+    const gname = (): string => `${prefix.slice(0, 12)}g${(g++).toString(36)}`;
+    // Members of a group of two in this thread whose partner never calls: collectives time out at once.
+    const pair = async (): Promise<[nd.HostGroup, nd.HostGroup]> => {
+      const name = gname();
+      const [a, b] = await Promise.all([0, 1].map((rank) => nd.HostGroup.join(name, { size: 2, rank, collectiveTimeout: 0 })));
+      return [a!, b!];
+    };
+    type GroupMaker = [state: string, make: () => Promise<{ group: nd.HostGroup; done: () => Promise<void> }>];
+    const groups: GroupMaker[] = [
+      ['alone', async () => {
+        const group = await nd.HostGroup.join(gname(), { size: 1 });
+        return { group, done: () => group.close() };
+      }],
+      ['one of two', async () => {
+        const [a, b] = await pair();
+        return { group: a, done: async () => { await a.close(); await b.close(); } };
+      }],
+      ['broken (the other left)', async () => {
+        const [a, b] = await pair();
+        await b.close();
+        return { group: a, done: () => a.close() };
+      }],
+      ['closed', async () => {
+        const [a, b] = await pair();
+        await a.close();
+        return { group: a, done: () => b.close() };
+      }],
+    ];
+    const groupArgs: Record<string, () => unknown[]> = {
+      barrier: () => [{ timeout: 0 }],
+      broadcast: () => [{ x: 1 }, 0, { timeout: 0 }],
+      gather: () => [[1, 'a'], { timeout: 0 }],
+    };
+    for (const [state, make] of groups) {
+      const sample = await make();
+      const members = new Set<string | symbol>();
+      for (let p: object | null = sample.group; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+        for (const k of Reflect.ownKeys(p)) if (k !== 'constructor') members.add(k);
+      }
+      await sample.done();
+      for (const member of members) {
+        const name = typeof member === 'symbol' ? member.toString() : member;
+        const valid = groupArgs[name] ?? (() => []);
+        const n = valid().length;
+        const variants: unknown[][] = [valid()];
+        for (let i = 0; i < n; i++) for (const h of hostile) variants.push(valid().map((v, k) => (k === i ? h : v)));
+        for (const h of hostile.slice(0, 8)) variants.push([...valid(), h]);
+        for (const args of variants) {
+          const { group, done } = await make();
+          await attempt(`HostGroup (${state}).${name}(${args.map(show).join(', ')})`, () => {
+            const v = (group as unknown as Record<string | symbol, unknown>)[member];
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).apply(group, args) : v;
+          });
+          await done();
+        }
+      }
+    }
+    await fuzz('HostGroup.join', () => [gname(), { size: 1, timeout: 0 }], (a) => nd.HostGroup.join(...(a as [string, nd.HostGroupJoinOptions])));
+    await fuzz('HostGroup.fromEnv', () => [{}, { timeout: 0 }], (a) => nd.HostGroup.fromEnv(...(a as [Record<string, string>])));
+    await attempt('new HostGroup', () => new (nd.HostGroup as unknown as new (...a: unknown[]) => unknown)('x', 0, 1, undefined, undefined));
+
+    // ResourceAllocation: without a group, with a group of one, with a closed group.
+    const solo = await nd.HostGroup.join(gname(), { size: 1 });
+    const gone = await nd.HostGroup.join(gname(), { size: 1 });
+    await gone.close();
+    await fuzz('new ResourceAllocation', () => [{ hostGroup: solo, memLimit: 1 << 20 }], (a) => new nd.ResourceAllocation(a[0] as nd.ResourceAllocationOptions));
+    await everyMember('ResourceAllocation', [
+      ['no group', () => new nd.ResourceAllocation()],
+      ['a group of one, a memLimit', () => new nd.ResourceAllocation({ hostGroup: solo, memLimit: 100 })],
+      ['a closed group', () => new nd.ResourceAllocation({ hostGroup: gone })],
+    ], {
+      addTrackedMemory: () => [10, { shared: true }],
+      checkCanAllocateMemory: () => [10],
+      temporarilyTrackMemory: () => [10, { shared: false }],
+      hostGroupBarrier: () => [{ timeout: 0 }],
+    });
+
+    // createSharedNdarray: private (no group), and collective (one of two: the partner never comes).
+    await fuzz('createSharedNdarray', () => [new nd.ResourceAllocation(), [2, 3], 'float32', { zeroOut: true, memoryTracker: null }], (a) =>
+      nd.createSharedNdarray(...(a as [nd.ResourceAllocation, number[]])));
+    const [p0, p1] = await pair();
+    await fuzz('createSharedNdarray (collective)', () => [new nd.ResourceAllocation({ hostGroup: p0 }), [4], 'int32', { timeout: 0 }], (a) =>
+      nd.createSharedNdarray(...(a as [nd.ResourceAllocation, number[]])));
+    await p0.close();
+    await p1.close();
+
+    // cleanupSharedNdarray and HostSharedMemory: shm objects of a real shared array.
+    const [q0, q1] = await pair();
+    const made = await Promise.all([q0, q1].map((q) => nd.createSharedNdarray(new nd.ResourceAllocation({ hostGroup: q }), [3], 'float64', { timeout: 10_000 })));
+    const shm = made[0]![1]!;
+    await everyMember('HostSharedMemory', [['live', () => shm]], {});
+    await fuzz('cleanupSharedNdarray', () => [shm, { timeout: 0 }], (a) => nd.cleanupSharedNdarray(...(a as [nd.HostSharedMemory])));
+    await everyMember('HostSharedMemory', [['released', () => shm]], {});
+    await nd.cleanupSharedNdarray(made[1]![1]);
+    await q0.close();
+    await q1.close();
+    await attempt('new HostSharedMemory', () => new (nd.HostSharedMemory as unknown as new (...a: unknown[]) => unknown)('x', 1, {}));
+    await fuzz('sharedMemIsEnabled', () => [], () => nd.sharedMemIsEnabled());
+
+    // LocalNdarray: factories, and every member of a part made from a host array, opened, and released.
+    const host = (): nd.SharedNDArray => nd.SharedNDArray.from([[1, 2, 3], [4, 5, 6]], { dtype: 'int16' });
+    await fuzz('LocalNdarray.fromHost', () => [host(), ['0:1', [0, 3, 2]], { ownerRank: 1 }], (a) => nd.LocalNdarray.fromHost(...(a as [nd.SharedNDArray, string[]])));
+    await fuzz('LocalNdarray.forRank', () => [host(), 1, 2, { axis: 1 }], (a) => nd.LocalNdarray.forRank(...(a as [nd.SharedNDArray, number, number])));
+    await fuzz('LocalNdarray.open', () => [nd.LocalNdarray.forRank(host(), 0, 2).handle, { readOnly: true }], (a) => nd.LocalNdarray.open(...(a as [nd.LocalNdarrayHandle])));
+    await fuzz('LocalNdarray.isHandle', () => [{}], (a) => nd.LocalNdarray.isHandle(a[0]));
+    await attempt('new LocalNdarray', () => new (nd.LocalNdarray as unknown as new (...a: unknown[]) => unknown)(host(), [], null, false));
+    await everyMember('LocalNdarray', [
+      ['from a host array', () => nd.LocalNdarray.fromHost(host(), ['1:2'])],
+      ['opened', () => nd.LocalNdarray.open(nd.LocalNdarray.forRank(host(), 1, 2).handle)],
+      ['of a released host', () => {
+        const h = host();
+        const l = nd.LocalNdarray.forRank(h, 0, 1);
+        h.release();
+        return l;
+      }],
+      ['of a private array', () => nd.LocalNdarray.fromHost(nd.SharedNDArray.from([1, 2, 3]).slice([0, 2]), [':'])],
+    ], {});
   });
 
   it('found nothing but documented NdshmErrors', () => {
