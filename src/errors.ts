@@ -25,7 +25,10 @@ export type NdshmErrorCode =
   | 'ELOCKED' // this thread holds the mutex: close() would break owner-death detection, lockSync() would deadlock
   | 'ENOTOWNER' // unlock() by a thread (or Mutex object) that does not hold the mutex
   | 'ENOTRECOVERABLE' // the mutex was left inconsistent by a non-ndshm user and can never be locked again
-  | 'ETOOMANY'; // every member slot of a barrier is taken
+  | 'ETOOMANY' // every member slot of a barrier is taken
+  | 'ETASK' // a pool task threw or rejected, or its module or export could not be loaded (cause: the worker's error)
+  | 'EWORKERDIED' // the pool worker running the task ended (crash, kill -9, process.exit, uncaught exception)
+  | 'EPOOLCLOSED'; // a task was given to a closed or terminated pool, or terminate() ended it
 
 const brand = Symbol.for('ndshm.error');
 

@@ -54,3 +54,5 @@ export { Barrier } from './sync/barrier.js';
 export type { BarrierCreateOptions, BarrierOpenOptions, BarrierWaitOptions } from './sync/barrier.js';
 export type { SyncHandle } from './sync/handle.js';
 export type { SyncCreateOptions } from './sync/block.js';
+export { SerialPool, defineTask, globRead, globRemove, globStore, globStoreAttributes, globStored, globUpdate, noParallel, parallelEnabled, processPool, threadPool } from './pool/index.js';
+export type { ApplyAsyncOptions, AsyncResult, MapOptions, Pool, PoolKind, PoolOptions, PoolState, ProgressOptions, Task, TaskOptions, TaskRef, WaitOptions } from './pool/index.js';
