@@ -98,7 +98,15 @@ export class WorkerPool extends PoolBase {
         this.#queue.shift();
         continue;
       }
-      const slot = this.#pick();
+      let slot: Slot | undefined;
+      try {
+        slot = this.#pick();
+      } catch (err) {
+        // new Worker() refused its options (execArgv, resourceLimits...), or fork() failed at once
+        const error = new NdshmError('EWORKERDIED', `a ${this.kind} pool worker could not be started: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        for (const u of this.#queue.splice(0)) if (!u.settled) u.done([], error);
+        return;
+      }
       if (slot === undefined) return;
       this.#queue.shift();
       this.#send(slot, unit);
@@ -313,7 +321,11 @@ export class WorkerPool extends PoolBase {
 
   protected async kill(): Promise<void> {
     this.#queue.length = 0;
-    for (const s of this.#slots) s?.handle.kill();
+    for (const s of this.#slots) {
+      if (s === undefined) continue;
+      s.handle.ref(true); // until its exit is seen: terminate() resolves then
+      s.handle.kill();
+    }
     while (!this.workersGone) await new Promise<void>((wake) => this.#exits.push(wake));
   }
 }
