@@ -8,6 +8,7 @@ export class Mesh {
   grid: SharedNDArray | undefined;
   meta: { unit: string; n: number } | undefined;
   label: string;
+  declare [Symbol.dispose]: () => void; // added by the decorator
 
   constructor(grid: SharedNDArray, meta: { unit: string; n: number }, label: string) {
     this.grid = grid;
@@ -26,6 +27,7 @@ export class Mesh {
 export class Splines {
   @globStored accessor knots: number[] | undefined;
   order = 3;
+  declare [Symbol.dispose]: () => void;
 
   constructor(knots: number[]) {
     this.knots = knots;

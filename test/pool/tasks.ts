@@ -157,10 +157,11 @@ export function tryReadGlob(key: string): string {
 }
 
 export function inspectMesh(m: Mesh): { isMesh: boolean; total: number; unit: string; label: string; write: string } {
+  const seen = { isMesh: m instanceof Mesh, total: m.total(), unit: m.meta!.unit, label: m.label };
   const write = codeOf(() => {
     m.meta = { unit: 'changed', n: 0 };
   });
-  return { isMesh: m instanceof Mesh, total: m.total(), unit: m.meta!.unit, label: m.label, write };
+  return { ...seen, write };
 }
 
 export function returnMesh(m: Mesh): Mesh {

@@ -54,6 +54,20 @@ interface Reading {
 // Per thread: the keys this thread stored, and the keys it read (their anchors stay mapped).
 const owned = new Map<string, Owned>();
 const reading = new Map<string, Reading>();
+let exitHook = false;
+
+// When this thread ends normally (or on an uncaught exception), readers that hold an anchor learn at
+// their next read that the value is gone. (After a kill -9 the names go, by the watchdog, but a
+// reader that read the value before keeps its copy.)
+function markAllRemoved(): void {
+  for (const o of owned.values()) {
+    try {
+      Atomics.store(o.anchor.words, 3, 1);
+    } catch {
+      // released meanwhile
+    }
+  }
+}
 
 function anchorOf(array: SharedNDArray): Anchor {
   const bytes = array.data as Uint8Array;
@@ -118,6 +132,10 @@ export function globStore(value: unknown): string {
     a.view.setUint32(8, 1, true);
     a.bytes.set(Buffer.from(magic, 'latin1'), 0);
     owned.set(anchorArray.name!, { anchor: a, data, value });
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', markAllRemoved);
+    }
     return anchorArray.name!;
   } catch (err) {
     data?.release();
