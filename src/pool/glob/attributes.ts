@@ -124,7 +124,7 @@ type Ctor = new (...args: any[]) => object; // eslint-disable-line @typescript-e
 export function globStoreAttributes(...names: string[]): <C extends Ctor>(cls: C, context: ClassDecoratorContext<C>) => C {
   const attrs = checkNames(names);
   return <C extends Ctor>(cls: C, context: ClassDecoratorContext<C>): C => {
-    if (typeof cls !== 'function' || typeof context !== 'object' || context === null || context.kind !== 'class') {
+    if (typeof cls !== 'function' || typeof cls.prototype !== 'object' || cls.prototype === null || typeof context !== 'object' || context === null || context.kind !== 'class') {
       throw invalid('globStoreAttributes(...) decorates a class (TypeScript 5 standard decorators, not experimentalDecorators)');
     }
     const proto = cls.prototype as object;
