@@ -4,7 +4,7 @@
 // more than `maxBlocks` are open (least recently used first), when a task released one itself, or
 // when the worker ends. Evictions are applied between tasks, never under a running one.
 
-import { SharedNDArray, makeArray } from '../ndarray/array.js';
+import { SharedNDArray, blockOf, makeArray } from '../ndarray/array.js';
 import { type Block, openBlock } from '../ndarray/block.js';
 import { type SharedNDArrayHandle, checkHandle } from '../ndarray/handle.js';
 import { viewOf } from '../ndarray/open.js';
@@ -15,6 +15,7 @@ import { Mutex } from '../sync/mutex.js';
 import { invalid } from '../errors.js';
 
 export const maxBlocks = 256;
+const maxViews = 4096;
 const maxSync = 256;
 
 export type SyncObject = Counter | Mutex | Barrier;
@@ -26,6 +27,7 @@ export function blockKey(name: string, id: string, readOnly: boolean): string {
 
 export class AttachCache {
   readonly #blocks = new Map<string, Block>();
+  readonly #views = new Map<string, SharedNDArray>();
   readonly #cached = new WeakSet<Block>();
   readonly #sync = new Map<string, SyncObject>();
   /** Arrays opened outside the cache for the running task (raw handles), released when it ends. */
@@ -35,8 +37,27 @@ export class AttachCache {
   hits = 0;
   misses = 0;
 
-  /** A view of the array a handle names, over a cached mapping when there is one. */
-  view(h: unknown, readOnly: boolean): SharedNDArray {
+  /**
+   * A view of the array a handle names, over a cached mapping when there is one. `k`, from a pool's
+   * caller, names the exact view: a view made for the same `k` before is given again.
+   */
+  view(h: unknown, readOnly: boolean, k?: string): SharedNDArray {
+    if (k !== undefined) {
+      const known = this.#views.get(k);
+      if (known !== undefined && !blockOf(known).released) {
+        this.hits++;
+        return known;
+      }
+    }
+    const made = this.#view(h, readOnly);
+    if (k !== undefined && !made.released && this.#blocks.has(`${k.slice(0, k.indexOf('|'))}`)) {
+      if (this.#views.size >= maxViews) this.#views.clear();
+      this.#views.set(k, made);
+    }
+    return made;
+  }
+
+  #view(h: unknown, readOnly: boolean): SharedNDArray {
     const handle: SharedNDArrayHandle = checkHandle(h);
     if (handle.raw) {
       const a = SharedNDArray.open({ ...handle, scope: null, offer: undefined } as SharedNDArrayHandle, { readOnly });
@@ -124,6 +145,7 @@ export class AttachCache {
     this.apply();
     for (const b of this.#blocks.values()) b.release();
     this.#blocks.clear();
+    this.#views.clear();
     for (const o of this.#sync.values()) tryClose(o);
     this.#sync.clear();
   }

@@ -85,32 +85,66 @@ function packGlob(g: GlobInstance, visit: Visit, seen: Map<object, unknown>): un
 
 // ----- the caller's side -----------------------------------------------------------------------
 
+interface LentMarker {
+  readonly marker: object;
+  readonly key: string;
+  readonly block: Block;
+}
+
+// A SharedNDArray's marker is the same every time it is lent (its view never changes): made once.
+const markers = new WeakMap<SharedNDArray, LentMarker>();
+
+function lentMarker(v: SharedNDArray): LentMarker {
+  const known = markers.get(v);
+  if (known !== undefined && !known.block.released) return known;
+  const h = lent(arrayHandle(v, 'a task argument')); // ECLOSED for a released array
+  const key = blockKey(h.name, h.id, v.readOnly);
+  // `k` names the view for the worker's cache: the segment, the array, the layout, read-only or not.
+  const k = `${key}|${h.dtype}|${h.offset}|${h.shape.join(',')}|${h.strides.join(',')}`;
+  const made = { marker: v.readOnly ? { [arrayMarker]: h, ro: 1, k } : { [arrayMarker]: h, k }, key, block: blockOf(v) };
+  markers.set(v, made);
+  return made;
+}
+
+function isPrimitive(v: unknown): boolean {
+  return typeof v !== 'object' || v === null;
+}
+
 /**
- * Task arguments: arrays become handles (lent, never offered); `sent` collects the caller's blocks
- * by key, so that the result's views of them come back over the same memory.
+ * Task arguments (one call's list): arrays become handles (lent, never offered); `sent()` collects the
+ * caller's blocks by key, so that the result's views of them come back over the same memory.
  */
-export function packArgs(value: unknown, sent: Map<string, Block>): unknown {
+export function packArgs(args: readonly unknown[], sent: () => Map<string, Block>): unknown[] {
+  // The common cases without a walk: primitives, and arrays given as arguments themselves.
+  if (args.every((a) => isPrimitive(a) || a instanceof SharedNDArray)) {
+    return args.map((a) => {
+      if (!(a instanceof SharedNDArray)) return a;
+      const m = lentMarker(a);
+      sent().set(m.key, m.block);
+      return m.marker;
+    });
+  }
   const seen = new Map<object, unknown>();
   const visit: Visit = (v) => {
     if (v instanceof SharedNDArray) {
-      const h = lent(arrayHandle(v, 'a task argument'));
-      const block = blockOf(v);
-      sent.set(blockKey(h.name, h.id, v.readOnly), block);
-      return v.readOnly ? { [arrayMarker]: h, ro: 1 } : { [arrayMarker]: h };
+      const m = lentMarker(v);
+      sent().set(m.key, m.block);
+      return m.marker;
     }
     if (isSync(v)) return { [syncMarker]: v.handle };
     const g = describeGlobInstance(v);
     if (g !== undefined) return packGlob(g, visit, seen);
     return skip;
   };
-  return walk(value, visit, seen);
+  return walk(args, visit, seen) as unknown[];
 }
 
 /**
  * A result, in the caller: views of the arrays it sent are made over its own blocks; other arrays are
  * opened (and adopted when the worker handed them over); `adopted` collects the names adopted.
  */
-export function unpackResult(value: unknown, sent: ReadonlyMap<string, Block>, adopted: string[], made: SharedNDArray[]): unknown {
+export function unpackResult(value: unknown, sent: ReadonlyMap<string, Block> | undefined, adopted: string[], made: SharedNDArray[]): unknown {
+  if (isPrimitive(value)) return value;
   const opened = new Map<string, Block>();
   const first = made.length;
   const visit: Visit = (v) => {
@@ -119,7 +153,7 @@ export function unpackResult(value: unknown, sent: ReadonlyMap<string, Block>, a
       const handle = checkHandle(h);
       const readOnly = (v as { ro?: unknown }).ro === 1;
       const key = blockKey(handle.name, handle.id, readOnly);
-      const block = sent.get(key) ?? opened.get(key);
+      const block = sent?.get(key) ?? opened.get(key);
       if (block !== undefined && !block.released) {
         const { layout, dtype } = viewOf(block, handle);
         return makeArray(block, layout, dtype);
@@ -187,11 +221,19 @@ export function blocksIn(value: unknown): Set<Block> {
 
 // ----- the worker's side -----------------------------------------------------------------------
 
+function cachedView(v: object, h: unknown, cache: AttachCache): SharedNDArray {
+  const m = v as { ro?: unknown; k?: unknown };
+  return cache.view(h, m.ro === 1, typeof m.k === 'string' ? m.k : undefined);
+}
+
 /** Task arguments, in a worker: views over the thread's attach cache. */
 export function unpackArgs(value: unknown, cache: AttachCache): unknown {
+  if (Array.isArray(value) && value.every((a) => isPrimitive(a) || marker(a as object, arrayMarker) !== undefined)) {
+    return value.map((a) => (isPrimitive(a) ? a : cachedView(a as object, marker(a as object, arrayMarker), cache)));
+  }
   const visit: Visit = (v) => {
     const h = marker(v as object, arrayMarker);
-    if (h !== undefined) return cache.view(h, (v as { ro?: unknown }).ro === 1);
+    if (h !== undefined) return cachedView(v as object, h, cache);
     const s = marker(v as object, syncMarker);
     if (s !== undefined) return cache.sync(s);
     const g = marker(v as object, globMarker);
@@ -208,6 +250,7 @@ export function unpackArgs(value: unknown, cache: AttachCache): unknown {
  * arrays with scope null (they outlive processes; releasing them would remove them) stay.
  */
 export function packResult(value: unknown, cache: AttachCache, release: Set<Block>): unknown {
+  if (isPrimitive(value)) return value;
   const seen = new Map<object, unknown>();
   const visit: Visit = (v) => {
     if (v instanceof SharedNDArray) {

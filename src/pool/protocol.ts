@@ -2,14 +2,21 @@
 
 import type { SentError } from './errors.js';
 
-/** Caller to worker: run a unit (one task call, or a chunk of calls of one task). */
-export interface RunMessage {
-  readonly t: 'run';
+/** One unit of work: one task call, or a chunk of calls of one task. */
+export interface UnitMessage {
   readonly id: number;
-  readonly module: string;
-  readonly name: string;
+  /** The task, by the number a `defs` entry gave it (per worker). */
+  readonly task: number;
   /** One packed argument list per call. */
   readonly calls: readonly unknown[];
+}
+
+/** Caller to worker: run these units, in order (units queued together travel in one message). */
+export interface RunMessage {
+  readonly t: 'run';
+  readonly units: readonly UnitMessage[];
+  /** Task numbers first used here: [number, module URL, export name]. */
+  readonly defs?: readonly (readonly [number, string, string])[];
   /** Keys of arrays the caller released: drop them from the attach cache (between tasks). */
   readonly evict?: readonly string[];
   /** Names of arrays this worker handed over that the caller adopted: no longer this worker's. */
@@ -22,23 +29,15 @@ export interface CancelMessage {
   readonly id: number;
 }
 
-/** Caller to worker: housekeeping without a task. */
-export interface NoteMessage {
-  readonly t: 'note';
-  readonly evict?: readonly string[];
-  readonly adopted?: readonly string[];
-}
-
 /** Caller to worker: finish, release everything and end. */
 export interface ExitMessage {
   readonly t: 'exit';
 }
 
-export type ToWorker = RunMessage | CancelMessage | NoteMessage | ExitMessage;
+export type ToWorker = RunMessage | CancelMessage | ExitMessage;
 
-/** Worker to caller: a unit ended. */
-export interface DoneMessage {
-  readonly t: 'done';
+/** How one unit ended. */
+export interface UnitResult {
   readonly id: number;
   /** The packed results of the calls that completed (all of them when there is no error). */
   readonly values: readonly unknown[];
@@ -49,6 +48,14 @@ export interface DoneMessage {
   readonly load?: boolean;
   /** The unit was cancelled before it started. */
   readonly cancelled?: boolean;
+  /** Milliseconds the worker spent on it. */
+  readonly ms: number;
+}
+
+/** Worker to caller: units ended (those that ended together travel in one message). */
+export interface DoneMessage {
+  readonly t: 'done';
+  readonly results: readonly UnitResult[];
 }
 
 /** Worker to caller: it is running (its runtime loaded). */

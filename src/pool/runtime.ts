@@ -1,8 +1,11 @@
 // The inside of a pool worker (a worker thread or a child process): it runs the units it is sent,
 // one at a time, in order: imports the task's module (once), unpacks the arguments over the
 // thread's attach cache, calls the export, packs the result (handing the arrays it created to the
-// caller) and sends it back. A task's error is sent as data; it never ends the worker.
+// caller) and sends it back. A task's error is sent as data; it never ends the worker. Units that end
+// together (synchronous tasks run back to back) go back in one message; a task that awaits sends what
+// is ready first.
 
+import { performance } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 
 import type { Block } from '../ndarray/block.js';
@@ -10,8 +13,8 @@ import { disown } from '../segment/lifetime.js';
 import { attachCache } from './attach-cache.js';
 import { cannotSend, packResult, unpackArgs } from './codec.js';
 import { sendError } from './errors.js';
-import type { DoneMessage, FromWorker, NoteMessage, RunMessage, ToWorker, WorkerInfo } from './protocol.js';
-import { type TaskFn, isThenable, loadTask as load } from './task.js';
+import type { FromWorker, RunMessage, ToWorker, UnitMessage, UnitResult, WorkerInfo } from './protocol.js';
+import { type TaskFn, isThenable, loadTask } from './task.js';
 
 export interface Port {
   post(message: FromWorker): void;
@@ -29,16 +32,20 @@ export function currentWorker(): WorkerInfo | undefined {
   return current;
 }
 
+interface Outgoing {
+  readonly result: UnitResult;
+  /** Mappings to release once the result is on its way (arrays handed to the caller). */
+  readonly release: Set<Block>;
+}
+
 export function startRuntime(port: Port, info: WorkerInfo, end: (code: number) => void): void {
   current = info;
-  const queue: RunMessage[] = [];
+  const defs = new Map<number, { module: string; name: string }>();
+  const fns = new Map<number, TaskFn>();
+  const queue: UnitMessage[] = [];
+  let outbox: Outgoing[] = [];
   let running = false;
   let exiting = false;
-
-  const notes = (m: RunMessage | NoteMessage): void => {
-    if (m.evict !== undefined) attachCache.evictLater(m.evict);
-    if (m.adopted !== undefined) for (const name of m.adopted) disown(name);
-  };
 
   const shutdown = (): void => {
     try {
@@ -48,42 +55,64 @@ export function startRuntime(port: Port, info: WorkerInfo, end: (code: number) =
     }
   };
 
-  // Sends a unit's outcome; the arrays handed over are released here once it is on its way.
-  const finish = (message: DoneMessage, release: Set<Block>): void => {
-    try {
-      port.post(message);
-    } catch (err) {
-      // The result cannot be cloned (a function in it, ...): the caller gets that as the task's error,
-      // and the arrays offered to it are taken back and removed.
-      for (const b of release) b.release(true);
-      release.clear();
-      port.post({ t: 'done', id: message.id, values: [], error: sendError(cannotSend('the result', err)), failed: 0 });
-    }
-    for (const b of release) b.release();
+  // A result that cannot be cloned (a function in it, ...) reaches the caller as the task's error, and
+  // the arrays offered with it are taken back and removed.
+  const unsendable = (o: Outgoing, err: unknown): UnitResult => {
+    for (const b of o.release) b.release(true);
+    o.release.clear();
+    return { id: o.result.id, values: [], error: sendError(cannotSend('the result', err)), failed: 0, ms: o.result.ms };
   };
 
-  const runUnit = async (m: RunMessage): Promise<void> => {
-    let fn: TaskFn;
+  const flush = (): void => {
+    if (outbox.length === 0) return;
+    const batch = outbox;
+    outbox = [];
     try {
-      fn = await load(m.module, m.name);
-    } catch (err) {
-      port.post({ t: 'done', id: m.id, values: [], error: sendError(err), failed: 0, load: true });
-      return;
+      port.post({ t: 'done', results: batch.map((o) => o.result) });
+    } catch {
+      for (const o of batch) {
+        try {
+          port.post({ t: 'done', results: [o.result] });
+        } catch (err) {
+          port.post({ t: 'done', results: [unsendable(o, err)] });
+        }
+      }
     }
-    const values: unknown[] = [];
-    const release = new Set<Block>();
-    for (let i = 0; i < m.calls.length; i++) {
+    for (const o of batch) for (const b of o.release) b.release();
+  };
+
+  const runUnit = async (u: UnitMessage): Promise<void> => {
+    const started = performance.now();
+    let fn = fns.get(u.task);
+    if (fn === undefined) {
+      const def = defs.get(u.task);
+      flush();
       try {
-        const args = unpackArgs(m.calls[i], attachCache) as unknown[];
-        let r = fn(...args);
-        if (isThenable(r)) r = await r;
-        values.push(packResult(r, attachCache, release));
+        if (def === undefined) throw new Error(`unknown task number ${u.task}`);
+        fn = await loadTask(def.module, def.name);
+        fns.set(u.task, fn);
       } catch (err) {
-        finish({ t: 'done', id: m.id, values, error: sendError(err), failed: i }, release);
+        outbox.push({ result: { id: u.id, values: [], error: sendError(err), failed: 0, load: true, ms: performance.now() - started }, release: new Set() });
         return;
       }
     }
-    finish({ t: 'done', id: m.id, values }, release);
+    const values: unknown[] = [];
+    const release = new Set<Block>();
+    for (let i = 0; i < u.calls.length; i++) {
+      try {
+        const args = unpackArgs(u.calls[i], attachCache) as unknown[];
+        let r = fn(...args);
+        if (isThenable(r)) {
+          flush(); // what is done goes now, not after this task
+          r = await r;
+        }
+        values.push(packResult(r, attachCache, release));
+      } catch (err) {
+        outbox.push({ result: { id: u.id, values, error: sendError(err), failed: i, ms: performance.now() - started }, release });
+        return;
+      }
+    }
+    outbox.push({ result: { id: u.id, values, ms: performance.now() - started }, release });
   };
 
   const drain = async (): Promise<void> => {
@@ -93,31 +122,38 @@ export function startRuntime(port: Port, info: WorkerInfo, end: (code: number) =
         await runUnit(queue.shift()!);
         attachCache.apply();
       }
+      flush();
     } finally {
       running = false;
     }
     if (exiting) shutdown();
   };
 
+  const take = (m: RunMessage): void => {
+    if (m.defs !== undefined) for (const [n, module, name] of m.defs) defs.set(n, { module, name });
+    if (m.evict !== undefined) attachCache.evictLater(m.evict);
+    if (m.adopted !== undefined) for (const name of m.adopted) disown(name);
+    for (const u of m.units) queue.push(u);
+  };
+
   port.listen((m) => {
     switch (m.t) {
       case 'run':
-        notes(m);
-        queue.push(m);
-        if (!running) void drain();
+        take(m);
+        if (!running) {
+          if (queue.length > 0) void drain();
+          else attachCache.apply();
+        }
         break;
       case 'cancel': {
         const i = queue.findIndex((q) => q.id === m.id);
         if (i >= 0) {
           queue.splice(i, 1);
-          port.post({ t: 'done', id: m.id, values: [], cancelled: true });
+          outbox.push({ result: { id: m.id, values: [], cancelled: true, ms: 0 }, release: new Set() });
+          if (!running) flush();
         }
         break;
       }
-      case 'note':
-        notes(m);
-        if (!running) attachCache.apply();
-        break;
       case 'exit':
         exiting = true;
         if (!running) shutdown();
