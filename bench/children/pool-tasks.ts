@@ -2,6 +2,7 @@
 // pool (the message, the handle, the attach cache), and the reduction.
 
 import type { SharedNDArray } from '../../src/index.js';
+import { forceGc } from '../lib/gc.js';
 import { sumFloat64, warmUpSum } from '../lib/sum.js';
 
 export function empty(): number {
@@ -26,4 +27,10 @@ export function warmSum(): number {
 
 export function sum(a: SharedNDArray): number {
   return sumFloat64(a.data as Float64Array);
+}
+
+/** A full GC in the worker (after a 1 GiB copy, so that the next trial does not pay for it). */
+export function collect(): number {
+  forceGc();
+  return 0;
 }
