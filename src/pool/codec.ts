@@ -12,10 +12,12 @@ import { Barrier } from '../sync/barrier.js';
 import { Counter } from '../sync/counter.js';
 import { Mutex } from '../sync/mutex.js';
 import { setOwn } from '../tree.js';
-import { type AttachCache, blockKey } from './attach-cache.js';
+import { type AttachCache, blockKey, viewKey } from './attach-cache.js';
 import { type GlobInstance, describeGlobInstance, reviveGlobInstance } from './glob/attributes.js';
 
 export const arrayMarker = '@ndshm';
+/** A lent view, by its view key (attach-cache.ts). */
+export const lentMarker = '@ndshm-v';
 export const syncMarker = '@ndshm-sync';
 export const globMarker = '@ndshm-glob';
 
@@ -94,14 +96,14 @@ interface LentMarker {
 // A SharedNDArray's marker is the same every time it is lent (its view never changes): made once.
 const markers = new WeakMap<SharedNDArray, LentMarker>();
 
-function lentMarker(v: SharedNDArray): LentMarker {
+function lend(v: SharedNDArray): LentMarker {
   const known = markers.get(v);
   if (known !== undefined && !known.block.released) return known;
   const h = lent(arrayHandle(v, 'a task argument')); // ECLOSED for a released array
   const key = blockKey(h.name, h.id, v.readOnly);
-  // `k` names the view for the worker's cache: the segment, the array, the layout, read-only or not.
-  const k = `${key}|${h.dtype}|${h.offset}|${h.shape.join(',')}|${h.strides.join(',')}`;
-  const made = { marker: v.readOnly ? { [arrayMarker]: h, ro: 1, k } : { [arrayMarker]: h, k }, key, block: blockOf(v) };
+  // A raw handle (an array another tool made) travels whole; the others by their view key.
+  const marker = h.raw ? (v.readOnly ? { [arrayMarker]: h, ro: 1 } : { [arrayMarker]: h }) : { [lentMarker]: viewKey(h, v.readOnly) };
+  const made = { marker, key, block: blockOf(v) };
   markers.set(v, made);
   return made;
 }
@@ -119,7 +121,7 @@ export function packArgs(args: readonly unknown[], sent: () => Map<string, Block
   if (args.every((a) => isPrimitive(a) || a instanceof SharedNDArray)) {
     return args.map((a) => {
       if (!(a instanceof SharedNDArray)) return a;
-      const m = lentMarker(a);
+      const m = lend(a);
       sent().set(m.key, m.block);
       return m.marker;
     });
@@ -127,7 +129,7 @@ export function packArgs(args: readonly unknown[], sent: () => Map<string, Block
   const seen = new Map<object, unknown>();
   const visit: Visit = (v) => {
     if (v instanceof SharedNDArray) {
-      const m = lentMarker(v);
+      const m = lend(v);
       sent().set(m.key, m.block);
       return m.marker;
     }
@@ -221,19 +223,23 @@ export function blocksIn(value: unknown): Set<Block> {
 
 // ----- the worker's side -----------------------------------------------------------------------
 
-function cachedView(v: object, h: unknown, cache: AttachCache): SharedNDArray {
-  const m = v as { ro?: unknown; k?: unknown };
-  return cache.view(h, m.ro === 1, typeof m.k === 'string' ? m.k : undefined);
+function isMarker(v: unknown): boolean {
+  return !isPrimitive(v) && (Object.hasOwn(v as object, lentMarker) || Object.hasOwn(v as object, arrayMarker));
+}
+
+function arrayFrom(v: object, cache: AttachCache): SharedNDArray {
+  const k = marker(v, lentMarker);
+  if (k !== undefined) return cache.lent(k);
+  return cache.view(marker(v, arrayMarker), (v as { ro?: unknown }).ro === 1);
 }
 
 /** Task arguments, in a worker: views over the thread's attach cache. */
 export function unpackArgs(value: unknown, cache: AttachCache): unknown {
-  if (Array.isArray(value) && value.every((a) => isPrimitive(a) || marker(a as object, arrayMarker) !== undefined)) {
-    return value.map((a) => (isPrimitive(a) ? a : cachedView(a as object, marker(a as object, arrayMarker), cache)));
+  if (Array.isArray(value) && value.every((a) => isPrimitive(a) || isMarker(a))) {
+    return value.map((a) => (isPrimitive(a) ? a : arrayFrom(a as object, cache)));
   }
   const visit: Visit = (v) => {
-    const h = marker(v as object, arrayMarker);
-    if (h !== undefined) return cachedView(v as object, h, cache);
+    if (isMarker(v)) return arrayFrom(v as object, cache);
     const s = marker(v as object, syncMarker);
     if (s !== undefined) return cache.sync(s);
     const g = marker(v as object, globMarker);
