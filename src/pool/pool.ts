@@ -38,10 +38,10 @@ export interface Pool extends AsyncDisposable {
   readonly kind: PoolKind;
   readonly size: number;
   readonly state: PoolState;
-  apply<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: A, options?: TaskOptions): Promise<Awaited<R>>;
-  applyAsync<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: A, options?: ApplyAsyncOptions<Awaited<R>>): AsyncResult<Awaited<R>>;
+  apply<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: Readonly<A>, options?: TaskOptions): Promise<Awaited<R>>;
+  applyAsync<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: Readonly<A>, options?: ApplyAsyncOptions<Awaited<R>>): AsyncResult<Awaited<R>>;
   map<T, R>(task: TaskRef<[T], R>, items: Iterable<T>, options?: MapOptions): Promise<Awaited<R>[]>;
-  starmap<A extends readonly unknown[], R>(task: TaskRef<A, R>, argLists: Iterable<A>, options?: MapOptions): Promise<Awaited<R>[]>;
+  starmap<A extends readonly unknown[], R>(task: TaskRef<A, R>, argLists: Iterable<Readonly<A>>, options?: MapOptions): Promise<Awaited<R>[]>;
   imap<T, R>(task: TaskRef<[T], R>, items: Iterable<T> | AsyncIterable<T>, options?: MapOptions): AsyncIterableIterator<Awaited<R>>;
   close(): void;
   join(): Promise<void>;
@@ -169,7 +169,7 @@ export abstract class PoolBase implements Pool {
 
   // ----- the interface ---------------------------------------------------------------------------
 
-  async apply<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: A, options?: TaskOptions): Promise<Awaited<R>> {
+  async apply<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: Readonly<A>, options?: TaskOptions): Promise<Awaited<R>> {
     const t = normalizeTask(task, 'apply');
     const a = checkArgs(args, 'apply');
     const signal = checkSignal(checkOptions(options, ['signal'], 'apply').signal, 'apply');
@@ -180,7 +180,7 @@ export abstract class PoolBase implements Pool {
     });
   }
 
-  applyAsync<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: A, options?: ApplyAsyncOptions<Awaited<R>>): AsyncResult<Awaited<R>> {
+  applyAsync<A extends readonly unknown[], R>(task: TaskRef<A, R>, args: Readonly<A>, options?: ApplyAsyncOptions<Awaited<R>>): AsyncResult<Awaited<R>> {
     const o = checkOptions(options, ['signal', 'callback', 'errorCallback'], 'applyAsync');
     const callback = checkCallback<(r: Awaited<R>) => void>(o.callback, 'callback');
     const errorCallback = checkCallback<(e: NdshmError) => void>(o.errorCallback, 'errorCallback');
@@ -192,7 +192,7 @@ export abstract class PoolBase implements Pool {
     return this.#mapAll('map', task, items, options, false) as Promise<Awaited<R>[]>;
   }
 
-  starmap<A extends readonly unknown[], R>(task: TaskRef<A, R>, argLists: Iterable<A>, options?: MapOptions): Promise<Awaited<R>[]> {
+  starmap<A extends readonly unknown[], R>(task: TaskRef<A, R>, argLists: Iterable<Readonly<A>>, options?: MapOptions): Promise<Awaited<R>[]> {
     return this.#mapAll('starmap', task, argLists, options, true) as Promise<Awaited<R>[]>;
   }
 
