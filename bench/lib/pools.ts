@@ -1,6 +1,7 @@
 // Timing helpers of the pool benchmarks: sequential latency (one task at a time) and throughput
 // (a fixed number of tasks kept in flight), the same for every pool library.
 
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 import { type Summary, summarize } from './stats.js';
@@ -34,4 +35,12 @@ export async function throughput(run: () => Promise<unknown>, count: number, inF
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
   return count / ((performance.now() - start) / 1000);
+}
+
+/** A note on the machine's load when a scenario started (these VMs are shared: say so in the figures). */
+export function loadNote(): string {
+  const [one] = loadavg();
+  const n = cpus().length;
+  const busy = one! > n / 2;
+  return `1-minute load average when the scenario started: ${one!.toFixed(2)} on ${n} CPUs${busy ? ' (other programs were running: figures from a loaded machine)' : ''}.`;
 }

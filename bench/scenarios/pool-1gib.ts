@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type Pool, SharedNDArray, processPool, threadPool } from '../../src/index.js';
 import { forceGc } from '../lib/gc.js';
-import { warm } from '../lib/pools.js';
+import { loadNote, warm } from '../lib/pools.js';
 import { type Row, type ScenarioOptions, type ScenarioResult, figure, num, ratio, target } from '../lib/report.js';
 import { benchName } from '../lib/shm.js';
 import { summarize } from '../lib/stats.js';
@@ -40,6 +40,7 @@ async function settle(pool: Pool): Promise<void> {
 }
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
+  const load = loadNote();
   const bytes = options.quick ? 2 ** 26 : 2 ** 30;
   const copyRuns = options.runs ?? (options.quick ? 2 : 3);
   const perRound = options.quick ? 2 : 5;
@@ -106,6 +107,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     return {
       rows,
       notes: [
+        load,
         `Each pool has one worker, warmed up before the clock; the task returns the last element (checked). The array is made and filled once; ` +
           'its worker keeps it open between maps (the attach cache), as a pool does. Each copy is followed, untimed, by a full GC in the worker ' +
           `and in the runner and a ${settleMs} ms pause; rounds alternate which goes first.`,

@@ -4,7 +4,7 @@
 // caches keep it), so the figure is the sum in parallel, not process start-up or page faults.
 
 import { SharedNDArray, processPool } from '../../src/index.js';
-import { warm } from '../lib/pools.js';
+import { loadNote, warm } from '../lib/pools.js';
 import { type Row, type ScenarioOptions, type ScenarioResult, figure, gbPerSecond, num, ratio, target } from '../lib/report.js';
 import { benchName } from '../lib/shm.js';
 import { summarize } from '../lib/stats.js';
@@ -19,6 +19,7 @@ const warmSum = { module: tasks, name: 'warmSum' };
 const speedupTarget = 1.9;
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
+  const load = loadNote();
   const bytes = options.quick ? 2 ** 26 : 2 ** 30;
   const runs = options.runs ?? (options.quick ? 3 : 9);
   const n = bytes / 8;
@@ -68,6 +69,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     return {
       rows,
       notes: [
+        load,
         'The sum is the plain JavaScript loop of the reduce scenario (bench/lib/sum.ts); element i is i % 1024, so every partial sum is ' +
           'exact and checked. Before the clock, every worker compiled the loop and summed the whole array three times (its mapping ' +
           'stays in the worker\'s attach cache, page tables included). The time is from the call to the result; the two pools ' +

@@ -7,7 +7,7 @@ import { Piscina } from 'piscina';
 import workerpool from 'workerpool';
 
 import { SharedNDArray, processPool, threadPool } from '../../src/index.js';
-import { latency, throughput, warm } from '../lib/pools.js';
+import { latency, loadNote, throughput, warm } from '../lib/pools.js';
 import { type Row, type ScenarioOptions, type ScenarioResult, figure, none, num, ratio, target } from '../lib/report.js';
 import { benchName } from '../lib/shm.js';
 import { type Summary, median, summarize } from '../lib/stats.js';
@@ -32,6 +32,7 @@ function tputCell(values: number[]): string {
 }
 
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
+  const load = loadNote();
   const rounds = options.runs ?? (options.quick ? 1 : 5);
   const count = options.quick ? 300 : 2000;
   const warmup = options.quick ? 50 : 300;
@@ -117,6 +118,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     return {
       rows,
       notes: [
+        load,
         'Each pool has 2 workers, started and warmed up before the clock (300 untimed tasks of each kind). The ndshm task ' +
           'opens the array from its worker\'s attach cache and returns its first element; piscina\'s task writes one byte of ' +
           'the moved buffer and moves it back (`Piscina.move`), piscina\'s defaults otherwise (`atomics: \'sync\'`); ' +
