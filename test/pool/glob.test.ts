@@ -111,6 +111,22 @@ describe('glob store', () => {
     });
   }
 
+  it('a corrupt value (bytes someone overwrote) is EBADHEADER for its readers, never a crash', async () => {
+    const key = globStore({ some: 'value', n: [1, 2, 3] });
+    const pool = makePool('thread', { size: 1 });
+    try {
+      using anchor = SharedNDArray.open(key);
+      const bytes = anchor.data as Uint8Array;
+      const name = Buffer.from(bytes.subarray(64, 96)).toString('latin1').replace(/\0+$/, '');
+      using data = SharedNDArray.open(name);
+      (data.data as Uint8Array).fill(0xff);
+      assert.equal(await pool.apply(task('tryReadGlob'), [key]), 'EBADHEADER');
+    } finally {
+      await pool.terminate();
+      globRemove(key);
+    }
+  });
+
   it('an unrelated process reads a key by name; it is refused updates and removal (ENOTOWNER)', async () => {
     using a = SharedNDArray.from([7, 8]);
     const key = globStore({ a, s: 'shared' });

@@ -220,7 +220,13 @@ function read(key: string, r: Reading): unknown {
         throw new NdshmError('EBADHEADER', `globRead: the data of glob key "${key}" does not match its anchor`, { segment: key });
       }
       const d = data.data as Uint8Array;
-      const value = unpackArgs(deserialize(Buffer.from(d.buffer, d.byteOffset, length)), attachCache);
+      let decoded: unknown;
+      try {
+        decoded = deserialize(Buffer.from(d.buffer, d.byteOffset, length));
+      } catch (err) {
+        throw new NdshmError('EBADHEADER', `globRead: the value under glob key "${key}" cannot be read: ${err instanceof Error ? err.message : show(err)}`, { segment: key, cause: err });
+      }
+      const value = unpackArgs(decoded, attachCache);
       r.generation = generation;
       r.value = value;
       r.has = true;
