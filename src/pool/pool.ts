@@ -101,6 +101,26 @@ export abstract class PoolBase implements Pool {
   /** Units not settled yet. */
   protected readonly live = new Set<Unit>();
   #idle: (() => void)[] = [];
+  /** One 'abort' listener per signal, whatever the number of tasks waiting on it (no listener-leak warnings). */
+  readonly #aborts = new WeakMap<AbortSignal, Set<() => void>>();
+
+  /** Calls `fn` when `signal` aborts; returns the function that stops that. */
+  #onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
+    if (signal === undefined) return () => undefined;
+    let fns = this.#aborts.get(signal);
+    if (fns === undefined) {
+      const set = new Set<() => void>();
+      fns = set;
+      this.#aborts.set(signal, set);
+      signal.addEventListener('abort', () => {
+        for (const f of [...set]) f();
+        set.clear();
+      }, { once: true });
+    }
+    fns.add(fn);
+    const registered = fns;
+    return () => void registered.delete(fn);
+  }
 
   /** Starts (or queues) a unit. */
   protected abstract dispatch(unit: Unit): void;
@@ -137,7 +157,7 @@ export abstract class PoolBase implements Pool {
         }
         unit.settled = true;
         this.live.delete(unit);
-        if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+        stopAbort();
         try {
           outcome(values, error);
         } finally {
@@ -151,7 +171,7 @@ export abstract class PoolBase implements Pool {
       this.withdraw(unit, true);
     };
     this.live.add(unit);
-    if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
+    const stopAbort = this.#onAbort(signal, onAbort);
     this.dispatch(unit);
     return unit;
   }
@@ -224,7 +244,7 @@ export abstract class PoolBase implements Pool {
       const fail = (error: NdshmError): void => {
         failed = true;
         bar?.end();
-        signal?.removeEventListener('abort', onAbort);
+        stopAbort();
         for (const u of units) {
           if (u.settled) continue;
           u.done([], error);
@@ -244,7 +264,7 @@ export abstract class PoolBase implements Pool {
         }
         reject(error);
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const stopAbort = this.#onAbort(signal, onAbort);
       for (let start = 0; start < calls.length && !failed; start += chunk) {
         const from = start;
         units.push(
@@ -255,7 +275,7 @@ export abstract class PoolBase implements Pool {
             if (error !== undefined) return fail(error);
             if (--remaining === 0) {
               bar?.end();
-              signal?.removeEventListener('abort', onAbort);
+              stopAbort();
               resolve(results);
             }
           }),
@@ -298,7 +318,7 @@ export abstract class PoolBase implements Pool {
         }
       }
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopAbort = this.#onAbort(signal, onAbort);
     const iterator = Symbol.asyncIterator in (source as object) ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (source as Iterable<unknown>)[Symbol.iterator]();
     let exhausted = false;
     const fill = async (): Promise<void> => {
@@ -338,7 +358,7 @@ export abstract class PoolBase implements Pool {
       }
       if (stopped !== undefined) throw stopped;
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      stopAbort();
       bar?.end();
       for (const s of slots) {
         if (s.unit !== undefined && !s.unit.settled) {

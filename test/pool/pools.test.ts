@@ -245,6 +245,15 @@ for (const kind of kinds) {
       const m = p.starmap(task('gate'), [[gate, 5, 'a'], [gate, 5, 'b']], { signal: mapped.signal });
       mapped.abort();
       await rejection(m, 'EABORTED');
+      const warnings: Error[] = [];
+      const onWarning = (w: Error): void => void warnings.push(w);
+      process.on('warning', onWarning);
+      const shared = new AbortController();
+      const many = await Promise.all(Array.from({ length: 40 }, (_, i) => p.apply(add, [i, 1], { signal: shared.signal })));
+      assert.equal(many.length, 40);
+      await new Promise((resolve) => setImmediate(resolve));
+      process.off('warning', onWarning);
+      assert.deepEqual(warnings.map((w) => w.name), [], 'one signal for many tasks adds one listener');
       await p.terminate();
     });
 
