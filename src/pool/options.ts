@@ -21,11 +21,15 @@ export interface PoolOptions {
    * else 1. 0 leaves them as they are. (Worker threads share their process's native libraries.)
    */
   nativeThreads?: number;
-  /** Node options of worker processes (and threads). Default: this process's, without --test ones. */
+  /**
+   * Node options of the workers. Default: worker threads inherit this thread's; worker processes get
+   * this process's, without the test runner's (--test...) and the inspector's (--inspect...: a second
+   * process cannot listen on the same port).
+   */
   execArgv?: readonly string[];
   /** Environment of worker processes (merged over this process's). */
   env?: Readonly<Record<string, string>>;
-  /** Heap limits of worker threads (worker_threads' resourceLimits). */
+  /** Heap limits of worker threads (worker_threads' resourceLimits); EINVAL for process pools (use execArgv). */
   resourceLimits?: ResourceLimits;
 }
 
@@ -33,7 +37,8 @@ export interface FilledOptions {
   readonly size: number;
   readonly maxTasksPerWorker: number;
   readonly nativeThreads: number;
-  readonly execArgv: readonly string[];
+  /** undefined: the default (threads inherit this thread's options; processes get this process's, see processExecArgv). */
+  readonly execArgv: readonly string[] | undefined;
   readonly env: Readonly<Record<string, string>>;
   readonly resourceLimits: ResourceLimits | undefined;
 }
@@ -78,8 +83,8 @@ export function fillOptions(options: PoolOptions | undefined, kind: 'process' | 
     nativeThreads = raw === undefined || raw.trim() === '' ? 1 : /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
     if (!Number.isSafeInteger(nativeThreads)) throw invalid(`NDSHM_NATIVE_THREADS must be a non-negative integer, got ${show(raw)}`);
   }
-  let execArgv: readonly string[];
-  if (o.execArgv === undefined) execArgv = process.execArgv.filter((a) => !a.startsWith('--test'));
+  let execArgv: readonly string[] | undefined;
+  if (o.execArgv === undefined) execArgv = undefined;
   else if (Array.isArray(o.execArgv) && o.execArgv.every((a: unknown) => typeof a === 'string')) execArgv = [...o.execArgv];
   else throw invalid(`${where}: execArgv must be an array of strings, got ${show(o.execArgv)}`);
   const env: Record<string, string> = {};
@@ -92,6 +97,7 @@ export function fillOptions(options: PoolOptions | undefined, kind: 'process' | 
   }
   let resourceLimits: ResourceLimits | undefined;
   if (o.resourceLimits !== undefined) {
+    if (kind === 'process') throw invalid(`${where}: resourceLimits are for worker threads; give worker processes execArgv such as ['--max-old-space-size=4096']`);
     if (typeof o.resourceLimits !== 'object' || o.resourceLimits === null) throw invalid(`${where}: resourceLimits must be an object`);
     resourceLimits = checkOptions(o.resourceLimits, ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'], `${where}: resourceLimits`);
     for (const [k, v] of Object.entries(resourceLimits)) {
@@ -108,4 +114,10 @@ export function processEnv(o: FilledOptions): Record<string, string> {
   delete env['NODE_TEST_CONTEXT']; // a worker is not a test file
   if (o.nativeThreads > 0) for (const v of nativeVars) env[v] = String(o.nativeThreads);
   return Object.assign(env, o.env);
+}
+
+/** The Node options of a worker process. */
+export function processExecArgv(o: FilledOptions): string[] {
+  if (o.execArgv !== undefined) return [...o.execArgv];
+  return process.execArgv.filter((a) => !a.startsWith('--test') && !a.startsWith('--inspect') && !a.startsWith('--debug'));
 }

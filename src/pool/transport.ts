@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { receiveError } from './errors.js';
-import { type FilledOptions, processEnv } from './options.js';
+import { type FilledOptions, processEnv, processExecArgv } from './options.js';
 import type { FromWorker, ToWorker, WorkerInfo } from './protocol.js';
 
 export interface WorkerEvents {
@@ -33,7 +33,7 @@ const processEntry = fileURLToPath(new URL('./process-main.js', import.meta.url)
 export function spawnThread(info: WorkerInfo, o: FilledOptions, on: WorkerEvents): WorkerHandle {
   const w = new Worker(threadEntry, {
     workerData: info,
-    execArgv: [...o.execArgv],
+    ...(o.execArgv === undefined ? {} : { execArgv: [...o.execArgv] }),
     ...(o.resourceLimits === undefined ? {} : { resourceLimits: o.resourceLimits }),
     ...(Object.keys(o.env).length === 0 ? {} : { env: { ...process.env, ...o.env } }),
   });
@@ -69,7 +69,7 @@ export function spawnProcess(info: WorkerInfo, o: FilledOptions, on: WorkerEvent
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env,
-    execArgv: [...o.execArgv],
+    execArgv: processExecArgv(o),
   });
   child.on('message', (m: FromWorker) => {
     if (m.t === 'fatal') cause = receiveError(m.error);
