@@ -120,7 +120,3 @@ export function poolClosed(what: string): NdshmError {
 export function aborted(signal: AbortSignal): NdshmError {
   return new NdshmError('EABORTED', 'the task was aborted by its signal', { cause: signal.reason });
 }
-
-export function isTaskFailure(err: unknown): boolean {
-  return isNdshmError(err, 'ETASK');
-}

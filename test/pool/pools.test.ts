@@ -268,6 +268,15 @@ for (const kind of kinds) {
         assert.notEqual(ids[1], ids[2]);
         await p.terminate();
       });
+
+      it('a worker knows its pool, its index (kept by its replacement) and the pool size (the host-group hook)', async () => {
+        const p = makePool(kind, { size: 2, maxTasksPerWorker: 1 });
+        const infos = (await p.map(task('workerInfo'), [1, 2, 3, 4, 5, 6], { chunksize: 1 })) as { pool: string; index: number; size: number; kind: string }[];
+        assert.equal(new Set(infos.map((i) => i.pool)).size, 1);
+        assert.deepEqual([...new Set(infos.map((i) => i.index))].sort(), [0, 1]);
+        assert.ok(infos.every((i) => i.size === 2 && i.kind === kind));
+        await p.terminate();
+      });
     }
   });
 }

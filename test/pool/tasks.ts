@@ -3,6 +3,7 @@
 import { threadId } from 'node:worker_threads';
 
 import { Counter, SharedNDArray, type StoreTree, defineTask, globRead, globRemove, globUpdate, isNdshmError, parallelEnabled } from '../../src/index.js';
+import { currentWorker } from '../../src/pool/runtime.js';
 import { Loose, Mesh, Splines } from './mesh.js';
 
 export const add = defineTask(import.meta.url, 'add', (a: number, b: number) => a + b);
@@ -178,4 +179,9 @@ export function inspectLoose(l: Loose): { values: number[] | undefined; name: st
 
 export function parallel(): boolean {
   return parallelEnabled();
+}
+
+/** The pool worker this task runs in (the host-group hook), or null outside pool workers. */
+export function workerInfo(): unknown {
+  return currentWorker() ?? null;
 }
