@@ -27,7 +27,10 @@ export type NdshmErrorCode =
   | 'ENOTRECOVERABLE' // the mutex was left inconsistent by a non-ndshm user and can never be locked again
   | 'ETOOMANY' // every member slot of a barrier is taken
   | 'EPEERDIED' // a member of a host group ended without closing it: the group's collectives cannot complete
-  | 'ENOMEM'; // tracked memory would pass a ResourceAllocation's memLimit (pyGSTi's MemoryError)
+  | 'ENOMEM' // tracked memory would pass a ResourceAllocation's memLimit (pyGSTi's MemoryError)
+  | 'ETASK' // a pool task threw or rejected, or its module or export could not be loaded (cause: the worker's error)
+  | 'EWORKERDIED' // the pool worker running the task ended (crash, kill -9, process.exit, uncaught exception)
+  | 'EPOOLCLOSED'; // a task was given to a closed or terminated pool, or terminate() ended it
 
 const brand = Symbol.for('ndshm.error');
 

@@ -62,3 +62,5 @@ export { HostSharedMemory, cleanupSharedNdarray, createSharedNdarray, sharedMemI
 export type { CleanupOptions, CreateSharedNdarrayOptions } from './group/shared.js';
 export { LocalNdarray } from './group/local.js';
 export type { AxisSlice, LocalNdarrayHandle, SliceLike } from './group/local.js';
+export { SerialPool, defineTask, globRead, globRemove, globStore, globStoreAttributes, globStored, globUpdate, noParallel, parallelEnabled, processPool, threadPool } from './pool/index.js';
+export type { ApplyAsyncOptions, AsyncResult, MapOptions, Pool, PoolKind, PoolOptions, PoolState, ProgressOptions, Task, TaskOptions, TaskRef, WaitOptions } from './pool/index.js';

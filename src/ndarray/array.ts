@@ -28,6 +28,8 @@ export let makeArray: (block: Block, layout: Layout, dtype: DType) => SharedNDAr
 export let fillArrayFrom: (array: SharedNDArray, values: Iterable<unknown>) => void;
 /** Inside ndshm: copies one array's elements into another of the same shape and dtype, bit for bit. */
 export let copyArrayInto: (from: SharedNDArray, to: SharedNDArray) => void;
+/** Inside ndshm (pools): the block under an array (its views share it). */
+export let blockOf: (array: SharedNDArray) => Block;
 
 export class SharedNDArray {
   readonly dtype: DType;
@@ -340,6 +342,7 @@ export class SharedNDArray {
     makeArray = (block, layout, dtype) => new SharedNDArray(block, layout, dtype);
     fillArrayFrom = (array, values) => array.#fillFrom(values);
     copyArrayInto = (from, to) => from.#copyIntoArray(to);
+    blockOf = (array) => array.#block;
   }
 
   /** Sets this C-contiguous array's elements, in order, from `values` (converted as set() does). */

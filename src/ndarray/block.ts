@@ -304,6 +304,28 @@ export function adopt(block: Block, segment: Segment, offer: bigint): boolean {
 }
 
 /**
+ * Inside ndshm (pools): an owned 'local' array becomes a 'remote' one, offered once for adoption, so
+ * that the process that opens its handle next takes it over (a pool worker's result, handed to the
+ * caller). The offer word goes into the header with a compare-and-swap from 0; false (and nothing
+ * changed) for an array this thread does not own, a persistent or store array, a read-only or
+ * released one, or one already offered.
+ */
+export function offerBlock(block: Block): boolean {
+  if (!block.owned || block.scope !== 'local' || block.raw || block.readOnly || block.name === undefined || block.released) return false;
+  const buffer = block.buffer;
+  if (buffer.byteLength < header.fixedLength) return false;
+  const flags = new DataView(buffer, 0, header.fixedLength).getUint32(header.offsets.flags, true);
+  if ((flags & (header.flagPersistent | header.flagStoreData)) !== 0) return false;
+  const offer = lifetime.newOffer();
+  const words = new BigUint64Array(buffer, 0, header.fixedLength / 8);
+  if (Atomics.compareExchange(words, header.offsets.offer / 8, 0n, offer) !== 0n) return false;
+  lifetime.markRemote(block.name);
+  block.scope = 'remote';
+  block.offer = offer;
+  return true;
+}
+
+/**
  * Maps a segment without an ndshm header (cute-shm's, for one): its bytes from offset 0 are `count`
  * elements of `dt`, as the caller says; the segment must be at least that large.
  */

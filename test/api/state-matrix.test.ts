@@ -464,6 +464,105 @@ describe('the state matrix', () => {
     ], {});
   });
 
+  it('pools of each kind in every state (open, closed, joined, terminated), noParallel, the glob store', async () => {
+    const taskModule = new URL('../pool/tasks.js', import.meta.url).href;
+    const t = (name: string): { module: string; name: string } => ({ module: taskModule, name });
+    const make = (kind: string): nd.Pool => (kind === 'serial' ? new nd.SerialPool() : kind === 'process' ? nd.processPool({ size: 1 }) : nd.threadPool({ size: 1 }));
+    const members: [string | symbol, () => unknown[]][] = [
+      ['apply', () => [t('add'), [1, 2], {}]],
+      ['applyAsync', () => [t('add'), [1, 2], { callback: () => undefined }]],
+      ['map', () => [t('echo'), [1, 2], { chunksize: 1 }]],
+      ['starmap', () => [t('add'), [[1, 2]], { progress: false }]],
+      ['imap', () => [t('echo'), [1], {}]],
+      ['kind', () => []],
+      ['size', () => []],
+      ['state', () => []],
+      ['join', () => []],
+      ['close', () => []],
+      ['terminate', () => []],
+      [Symbol.asyncDispose, () => []],
+    ];
+    // Whatever a call returns is settled (an AsyncResult's outcome, an imap's first item) and judged.
+    const settle = async (r: unknown): Promise<unknown> => {
+      if (r !== null && typeof r === 'object' && typeof (r as { get?: unknown }).get === 'function' && typeof (r as { wait?: unknown }).wait === 'function') {
+        return (r as nd.AsyncResult<unknown>).get();
+      }
+      if (r !== null && typeof r === 'object' && typeof (r as AsyncIterator<unknown>).next === 'function') {
+        const it = r as AsyncIterator<unknown>;
+        try {
+          return await it.next();
+        } finally {
+          await it.return?.();
+        }
+      }
+      return r;
+    };
+    for (const kind of ['process', 'thread', 'serial']) {
+      for (const state of ['open', 'closed', 'joined', 'terminated'] as const) {
+        const expected = state === 'joined' ? 'closed' : state;
+        let current: nd.Pool | undefined;
+        const get = async (): Promise<nd.Pool> => {
+          if (current === undefined || current.state !== expected) {
+            if (current !== undefined) await current.terminate();
+            current = make(kind);
+            if (state === 'closed') current.close();
+            if (state === 'joined') {
+              current.close();
+              await current.join();
+            }
+            if (state === 'terminated') await current.terminate();
+          }
+          return current;
+        };
+        for (const [member, valid] of members) {
+          const name = typeof member === 'symbol' ? member.toString() : member;
+          await fuzz(`${kind} pool (${state}).${name}`, valid, async (args) => {
+            const p = await get();
+            const v = (p as unknown as Record<string | symbol, unknown>)[member];
+            return settle(typeof v === 'function' ? (v as (...a: unknown[]) => unknown).apply(p, args) : v);
+          });
+        }
+        await current?.terminate();
+      }
+    }
+    const pools: nd.Pool[] = [];
+    const keep = (p: unknown): unknown => {
+      if (p !== null && typeof p === 'object' && typeof (p as nd.Pool).terminate === 'function') pools.push(p as nd.Pool);
+      return p;
+    };
+    await fuzz('processPool', () => [{ size: 1, maxTasksPerWorker: 2 }], (a) => keep(nd.processPool(a[0] as nd.PoolOptions)));
+    await fuzz('threadPool', () => [{ size: 1, nativeThreads: 0 }], (a) => keep(nd.threadPool(a[0] as nd.PoolOptions)));
+    await attempt('new SerialPool', () => keep(new nd.SerialPool()));
+    for (const p of pools) await p.terminate();
+    await fuzz('defineTask', () => [taskModule, 'add', (x: number) => x], (a) => nd.defineTask(...(a as [string, string, () => unknown])));
+    await fuzz('noParallel', () => [() => nd.parallelEnabled()], (a) => nd.noParallel(...(a as [() => unknown])));
+    await fuzz('parallelEnabled', () => [], () => nd.parallelEnabled());
+    const keys: string[] = [];
+    const stored = (k: unknown): unknown => {
+      if (typeof k === 'string') keys.push(k);
+      return k;
+    };
+    const fresh = (): string => stored(nd.globStore({ v: 1 })) as string;
+    await fuzz('globStore', () => [{ a: 1 }], (a) => stored(nd.globStore(a[0])));
+    await fuzz('globRead', () => [fresh()], (a) => nd.globRead(a[0] as string));
+    await fuzz('globUpdate', () => [fresh(), 2], (a) => nd.globUpdate(...(a as [string, unknown])));
+    await fuzz('globRemove', () => [fresh()], (a) => nd.globRemove(a[0] as string));
+    for (const k of keys) {
+      try {
+        nd.globRemove(k);
+      } catch {
+        // removed by the matrix
+      }
+    }
+    await fuzz('globStoreAttributes', () => ['a', 'b'], (a) => nd.globStoreAttributes(...(a as string[])));
+    await fuzz('globStoreAttributes()(cls, context)', () => [class {}, { kind: 'class', name: 'C', addInitializer: () => undefined }], (a) =>
+      (nd.globStoreAttributes('x') as (...x: unknown[]) => unknown)(...a),
+    );
+    await fuzz('globStored', () => [{ get: () => 1, set: () => undefined }, { kind: 'accessor', name: 'x', static: false, private: false }], (a) =>
+      (nd.globStored as (...x: unknown[]) => unknown)(...a),
+    );
+  });
+
   it('found nothing but documented NdshmErrors', () => {
     console.log(`# state matrix: ${calls} calls, ${failures.length} not documented NdshmErrors`);
     assert.ok(calls > 10_000, `only ${calls} calls`);
