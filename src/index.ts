@@ -61,6 +61,8 @@ export type { ResourceAllocationOptions, TrackOptions, TrackedMemory } from './g
 export { HostSharedMemory, cleanupSharedNdarray, createSharedNdarray, sharedMemIsEnabled } from './group/shared.js';
 export type { CleanupOptions, CreateSharedNdarrayOptions } from './group/shared.js';
 export { LocalNdarray } from './group/local.js';
+export { groupPool, poolGroup } from './group/pool-group.js';
+export type { GroupPoolOptions } from './group/pool-group.js';
 export type { AxisSlice, LocalNdarrayHandle, SliceLike } from './group/local.js';
 export { SerialPool, defineTask, globRead, globRemove, globStore, globStoreAttributes, globStored, globUpdate, noParallel, parallelEnabled, processPool, threadPool } from './pool/index.js';
 export type { ApplyAsyncOptions, AsyncResult, MapOptions, Pool, PoolKind, PoolOptions, PoolState, ProgressOptions, Task, TaskOptions, TaskRef, WaitOptions } from './pool/index.js';

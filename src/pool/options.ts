@@ -9,6 +9,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 
 import { invalid, show } from '../errors.js';
 import { checkOptions } from '../options.js';
+import { type TaskRef, normalizeTask } from './task.js';
 
 export interface PoolOptions {
   /** Number of workers. Default: NDSHM_PROCESSES / NDSHM_THREADS, else os.availableParallelism(). */
@@ -31,6 +32,14 @@ export interface PoolOptions {
   env?: Readonly<Record<string, string>>;
   /** Heap limits of worker threads (worker_threads' resourceLimits); EINVAL for process pools (use execArgv). */
   resourceLimits?: ResourceLimits;
+  /**
+   * Python's Pool `initializer`: a task ({ module, name }) each worker runs once when it starts, before
+   * its first task, with `initargs`. If it throws, the worker ends and its tasks fail with EWORKERDIED
+   * (the error as cause).
+   */
+  initializer?: TaskRef<readonly unknown[], unknown>;
+  /** The initializer's arguments: JSON values (they travel in the worker's environment for processes). */
+  initargs?: readonly unknown[];
 }
 
 export interface FilledOptions {
@@ -41,9 +50,10 @@ export interface FilledOptions {
   readonly execArgv: readonly string[] | undefined;
   readonly env: Readonly<Record<string, string>>;
   readonly resourceLimits: ResourceLimits | undefined;
+  readonly init: { readonly module: string; readonly name: string; readonly args: readonly unknown[] } | undefined;
 }
 
-const keys = ['size', 'maxTasksPerWorker', 'nativeThreads', 'execArgv', 'env', 'resourceLimits'];
+const keys = ['size', 'maxTasksPerWorker', 'nativeThreads', 'execArgv', 'env', 'resourceLimits', 'initializer', 'initargs'];
 export const maxSize = 1024;
 
 function positive(value: unknown, what: string, max: number): number {
@@ -104,7 +114,22 @@ export function fillOptions(options: PoolOptions | undefined, kind: 'process' | 
       if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw invalid(`${where}: resourceLimits.${k} must be a positive number, got ${show(v)}`);
     }
   }
-  return { size, maxTasksPerWorker, nativeThreads, execArgv, env, resourceLimits };
+  let init: FilledOptions['init'];
+  if (o.initializer !== undefined) {
+    const t = normalizeTask(o.initializer, `${where}: initializer`);
+    const args = o.initargs ?? [];
+    let json: string | undefined;
+    try {
+      json = Array.isArray(args) ? JSON.stringify(args) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (json === undefined) throw invalid(`${where}: initargs must be an array of JSON values, got ${show(o.initargs)}`);
+    init = { module: t.module, name: t.name, args: JSON.parse(json) as unknown[] };
+  } else if (o.initargs !== undefined) {
+    throw invalid(`${where}: initargs without an initializer`);
+  }
+  return { size, maxTasksPerWorker, nativeThreads, execArgv, env, resourceLimits, init };
 }
 
 /** The environment of a worker process. */

@@ -43,6 +43,8 @@ export interface Pool extends AsyncDisposable {
   map<T, R>(task: TaskRef<[T], R>, items: Iterable<T>, options?: MapOptions): Promise<Awaited<R>[]>;
   starmap<A extends readonly unknown[], R>(task: TaskRef<A, R>, argLists: Iterable<Readonly<A>>, options?: MapOptions): Promise<Awaited<R>[]>;
   imap<T, R>(task: TaskRef<[T], R>, items: Iterable<T> | AsyncIterable<T>, options?: MapOptions): AsyncIterableIterator<Awaited<R>>;
+  /** Starts every worker now and resolves once each is ready (its initializer run); SerialPool: at once. */
+  start(): Promise<void>;
   close(): void;
   join(): Promise<void>;
   terminate(): Promise<void>;
@@ -123,6 +125,7 @@ export abstract class PoolBase implements Pool {
   }
 
   /** Starts (or queues) a unit. */
+  abstract start(): Promise<void>;
   protected abstract dispatch(unit: Unit): void;
   /** A unit was settled early (aborted, or its map failed): drop it; `kill` a running one's worker. */
   protected abstract withdraw(unit: Unit, kill: boolean): void;

@@ -79,4 +79,8 @@ export interface WorkerInfo {
   readonly index: number;
   readonly size: number;
   readonly kind: 'process' | 'thread';
+  /** Python's Pool initializer: a task the worker runs once, before its first unit, with `args`. */
+  readonly init?: { readonly module: string; readonly name: string; readonly args: readonly unknown[] };
+  /** The worker replaces one that ended (its index had a worker before). */
+  readonly replacement?: boolean;
 }

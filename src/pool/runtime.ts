@@ -160,5 +160,29 @@ export function startRuntime(port: Port, info: WorkerInfo, end: (code: number) =
         break;
     }
   });
-  port.post({ t: 'ready', pid: process.pid, threadId });
+  // The initializer (Python's Pool initializer) runs before any unit: units that arrive meanwhile wait
+  // in the queue, as they would behind a running one. If it fails, the worker ends with its error
+  // (an uncaught exception: the pool reports EWORKERDIED with it as the cause).
+  const init = info.init;
+  if (init === undefined) {
+    port.post({ t: 'ready', pid: process.pid, threadId });
+    return;
+  }
+  running = true;
+  void (async () => {
+    const fn = await loadTask(init.module, init.name);
+    await fn(...init.args);
+  })().then(
+    () => {
+      running = false;
+      port.post({ t: 'ready', pid: process.pid, threadId });
+      if (queue.length > 0) void drain();
+      else if (exiting) shutdown();
+    },
+    (err: unknown) => {
+      setImmediate(() => {
+        throw err;
+      });
+    },
+  );
 }

@@ -8,7 +8,7 @@ import { AsyncResource } from 'node:async_hooks';
 
 import type { NdshmError } from '../errors.js';
 import { blocksIn, cloneThrough, newArrays } from './codec.js';
-import { loadError, taskError } from './errors.js';
+import { loadError, poolClosed, taskError } from './errors.js';
 import { PoolBase, type Unit } from './pool.js';
 import { isThenable, loadTask, taskLabel } from './task.js';
 
@@ -21,6 +21,11 @@ export class SerialPool extends PoolBase {
 
   constructor() {
     super();
+  }
+
+  /** Nothing to start: tasks run in this thread. EPOOLCLOSED unless open. */
+  start(): Promise<void> {
+    return this.state === 'open' ? Promise.resolve() : Promise.reject(poolClosed(`start: the pool is ${this.state}`));
   }
 
   // After terminate() the running task (which this thread cannot stop) is not waited for.

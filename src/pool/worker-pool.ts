@@ -41,6 +41,8 @@ interface Slot {
   /** Recent time per unit in the worker (ms, moving average): sets how many units it may hold. */
   ms: number;
   ready: boolean;
+  /** Callers of start() waiting for this worker to be ready. */
+  readonly waiting: { resolve(): void; reject(err: NdshmError): void }[];
   retiring: boolean;
   exiting: boolean;
   exited: boolean;
@@ -72,6 +74,8 @@ export class WorkerPool extends PoolBase {
   /** For each caller block lent to workers: the workers that may have it cached, and its key. */
   readonly #lent = new WeakMap<Block, { key: string; slots: Set<Slot> }>();
   #startFailures = 0;
+  /** Indices that have had a worker (a later one there is a replacement). */
+  readonly #spawned = new Set<number>();
   #exits: (() => void)[] = [];
 
   /** @internal */
@@ -80,6 +84,31 @@ export class WorkerPool extends PoolBase {
     this.kind = kind;
     this.size = options.size;
     this.#options = options;
+  }
+
+  /**
+   * Starts every worker that is not running (they start on demand otherwise) and resolves once each is
+   * ready: loaded, with its initializer run. EWORKERDIED if one ends first, EPOOLCLOSED unless open.
+   */
+  start(): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(poolClosed(`start: the pool is ${this.state}`));
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < this.size; i++) {
+      let slot = this.#slots[i];
+      if (slot === undefined || slot.exiting || slot.exited) {
+        try {
+          slot = this.#spawn(i);
+        } catch (err) {
+          return Promise.reject(new NdshmError('EWORKERDIED', `a ${this.kind} pool worker could not be started: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        }
+      }
+      const s = slot;
+      if (!s.ready) {
+        s.handle.ref(true); // until it is ready: a script awaiting start() does not end meanwhile
+        waits.push(new Promise<void>((resolve, reject) => s.waiting.push({ resolve, reject })));
+      }
+    }
+    return Promise.all(waits).then(() => undefined);
   }
 
   protected get workersGone(): boolean {
@@ -141,7 +170,15 @@ export class WorkerPool extends PoolBase {
   }
 
   #spawn(index: number): Slot {
-    const info = { pool: this.#id, index, size: this.size, kind: this.kind };
+    const info = {
+      pool: this.#id,
+      index,
+      size: this.size,
+      kind: this.kind,
+      ...(this.#options.init === undefined ? {} : { init: this.#options.init }),
+      ...(this.#spawned.has(index) ? { replacement: true } : {}),
+    };
+    this.#spawned.add(index);
     const slot: Slot = {
       index,
       handle: undefined as unknown as WorkerHandle,
@@ -153,6 +190,7 @@ export class WorkerPool extends PoolBase {
       sent: 0,
       ms: Infinity,
       ready: false,
+      waiting: [],
       retiring: false,
       exiting: false,
       exited: false,
@@ -267,6 +305,8 @@ export class WorkerPool extends PoolBase {
     if (m.t === 'ready') {
       slot.ready = true;
       this.#startFailures = 0;
+      for (const w of slot.waiting.splice(0)) w.resolve();
+      if (slot.outstanding.length === 0) slot.handle.ref(false);
       return;
     }
     if (m.t !== 'done') return; // 'fatal': the transport keeps it for the exit
@@ -324,6 +364,10 @@ export class WorkerPool extends PoolBase {
 
   #exit(slot: Slot, how: string, cause: unknown): void {
     slot.exited = true;
+    if (slot.waiting.length > 0) {
+      const err = new NdshmError('EWORKERDIED', `${this.kind} pool worker ${slot.index} ended (${how}) before it was ready`, { cause });
+      for (const w of slot.waiting.splice(0)) w.reject(err);
+    }
     if (this.#slots[slot.index] === slot) this.#slots[slot.index] = undefined;
     children.delete(slot.handle);
     const units = slot.outstanding.splice(0);

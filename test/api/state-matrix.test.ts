@@ -280,6 +280,15 @@ describe('the state matrix', () => {
     await everyMember('SharedMemoryRegion', regions, {});
   });
 
+  it('groupPool and poolGroup', async () => {
+    await fuzz('groupPool', () => ['thread', { size: 1, timeout: 10_000 }], async (a) => {
+      const made = await nd.groupPool(...(a as ['thread']));
+      await made.group.close();
+      await made.pool.terminate();
+    });
+    await fuzz('poolGroup', () => [], () => nd.poolGroup());
+  });
+
   it('SharedMemoryManager, messages, dtype and the rest of the arrays layer', async () => {
     await everyMember('SharedMemoryManager', managers, {
       empty: () => [[2]],
