@@ -41,26 +41,38 @@ function checkInside(block: Block, layout: Layout, dt: DType, what: string): voi
 
 /** The view a handle describes, checked against an open block (its id, dtype and bounds). */
 export function viewOf(block: Block, handle: SharedNDArrayHandle): { layout: Layout; dtype: DType } {
-  const name = handle.name;
-  if (BigInt(`0x${handle.id}`) !== block.arrayId) throw staleHandle(name);
+  if (BigInt(`0x${handle.id}`) !== block.arrayId) throw staleHandle(handle.name);
+  return viewIn(block, handle.dtype, [...handle.shape], handle.strides, handle.offset); // the caller's arrays are copied
+}
+
+/**
+ * A view of an open block (whose id the caller has checked): its dtype (another than the block's only
+ * for a pack's parts), byte strides and byte offset, checked for alignment and bounds.
+ */
+export function viewIn(block: Block, typestr: string, shape: readonly number[], byteStrides: readonly number[], byteOffset: number): { layout: Layout; dtype: DType } {
+  const name = block.name;
   let dt = block.dtype;
-  if (handle.dtype !== block.dtype.typestr) {
+  if (typestr !== block.dtype.typestr) {
     // Only a pack's parts are viewed with another dtype than the header's.
     if (!block.pack) {
-      throw new NdshmError('EBADHEADER', `handle says dtype ${handle.dtype}, the array is ${block.dtype.typestr}`, { segment: name });
+      throw new NdshmError('EBADHEADER', `handle says dtype ${show(typestr)}, the array is ${block.dtype.typestr}`, { segment: name });
     }
     try {
-      dt = toDType(handle.dtype);
+      dt = toDType(typestr);
     } catch (err) {
-      if (isNdshmError(err, 'EINVAL')) throw new NdshmError('EBADHEADER', `handle dtype ${show(handle.dtype)} is not supported`, { segment: name });
+      if (isNdshmError(err, 'EINVAL')) throw new NdshmError('EBADHEADER', `handle dtype ${show(typestr)} is not supported`, { segment: name });
       throw err;
     }
   }
   const size = dt.itemsize;
-  if (handle.offset % size !== 0 || handle.strides.some((s) => s % size !== 0)) {
-    throw new NdshmError('EBADHEADER', `handle offsets are not multiples of the item size ${size}`, { segment: name });
+  const strides = new Array<number>(byteStrides.length);
+  for (let i = 0; i < byteStrides.length; i++) {
+    const s = byteStrides[i]!;
+    if (s % size !== 0) throw new NdshmError('EBADHEADER', `handle offsets are not multiples of the item size ${size}`, { segment: name });
+    strides[i] = s / size;
   }
-  const layout = { shape: [...handle.shape], strides: handle.strides.map((s) => s / size), offset: handle.offset / size };
+  if (byteOffset % size !== 0) throw new NdshmError('EBADHEADER', `handle offsets are not multiples of the item size ${size}`, { segment: name });
+  const layout = { shape, strides, offset: byteOffset / size };
   checkInside(block, layout, dt, 'the handle\'s view');
   return { layout, dtype: dt };
 }

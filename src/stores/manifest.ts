@@ -14,11 +14,12 @@
 
 import { crc32 } from 'node:zlib';
 
-import { dtype as toDType } from '../dtype.js';
+import { type DType, dtype as toDType } from '../dtype.js';
 import { NdshmError, show } from '../errors.js';
 import type { SharedNDArrayHandle } from '../ndarray/handle.js';
 import { validateName } from '../segment/names.js';
 import { checkShape } from '../shape.js';
+import { newNode } from '../tree.js';
 import { type AttrValue, decodeAttrs } from './attrs.js';
 import { validateStoreName } from './names.js';
 
@@ -111,12 +112,13 @@ export function decodeManifest(bytes: Uint8Array, store: string | undefined): Ma
     if (typeof s.id !== 'string' || !/^[0-9a-f]{1,16}$/.test(s.id)) throw bad(where, `segments[${i}] has a bad id`);
   });
   if (!isObject(m.tree)) throw bad(where, 'tree is not an object');
-  checkTree(m.tree, m.segments.length, where, []);
+  const checked = checkTree(m.tree, m.segments.length, where);
   try {
     decodeAttrs(m.attrs ?? {}, `store "${where}"`);
   } catch (err) {
     throw bad(where, (err as Error).message);
   }
+  checkedTrees.set(m, checked);
   return m;
 }
 
@@ -131,43 +133,99 @@ function isStoreName(name: string): boolean {
   }
 }
 
-function checkTree(node: Record<string, unknown>, segments: number, store: string, path: string[]): void {
-  for (const [key, child] of Object.entries(node)) {
-    const at = [...path, key];
-    if (key === '' || key.length > 255 || key.startsWith('@')) throw bad(store, `bad key ${show(key)} at ${path.join('/') || '/'}`);
-    if (!isObject(child)) throw bad(store, `${at.join('/')} is not an object`);
-    if (!Object.hasOwn(child, '@leaf')) {
-      if (at.length > 64) throw bad(store, 'tree is nested too deeply');
-      checkTree(child, segments, store, at);
-      continue;
+/** A leaf of a checked manifest, with what checking it found: its dtype and its decoded attributes. */
+export interface CheckedLeaf {
+  /** Index of its group in CheckedTree.groups. */
+  readonly group: number;
+  readonly key: string;
+  readonly entry: LeafEntry;
+  readonly dtype: DType;
+  readonly attrs: Record<string, AttrValue>;
+}
+
+/** The groups and leaves of a checked manifest, in tree order; group 0 is the root. */
+export interface CheckedTree {
+  /** Each group's parent group and key (the root's are -1 and ''). */
+  readonly groups: readonly { readonly parent: number; readonly key: string }[];
+  readonly leaves: readonly CheckedLeaf[];
+}
+
+// What decodeManifest checked, in tree order, for the readers (one walk instead of three).
+const checkedTrees = new WeakMap<Manifest, CheckedTree>();
+
+/** The groups and leaves of a manifest decodeManifest returned, depth first, in key order as written. */
+export function checkedTreeOf(m: Manifest): CheckedTree {
+  const tree = checkedTrees.get(m);
+  if (tree === undefined) throw new NdshmError('EINVAL', 'checkedTreeOf: not a manifest decodeManifest returned');
+  return tree;
+}
+
+const emptyAttrs: Record<string, AttrValue> = Object.freeze(newNode<AttrValue>());
+
+// Walks the tree once: every key and leaf checked (a stack of keys; a path string only in messages),
+// every distinct dtype resolved once, attributes decoded once (empty ones share one frozen object).
+function checkTree(tree: Record<string, unknown>, segments: number, store: string): CheckedTree {
+  const out: CheckedLeaf[] = [];
+  const groups: { parent: number; key: string }[] = [{ parent: -1, key: '' }];
+  const dtypes = new Map<unknown, DType | undefined>();
+  const path: string[] = [];
+  const walk = (node: Record<string, unknown>, group: number): void => {
+    for (const key in node) {
+      if (!Object.hasOwn(node, key)) continue;
+      const child = node[key];
+      if (key === '' || key.length > 255 || key.charCodeAt(0) === 64) throw bad(store, `bad key ${show(key)} at ${path.join('/') || '/'}`);
+      path.push(key);
+      if (!isObject(child)) throw bad(store, `${path.join('/')} is not an object`);
+      if (!Object.hasOwn(child, '@leaf')) {
+        if (path.length > 64) throw bad(store, 'tree is nested too deeply');
+        groups.push({ parent: group, key });
+        walk(child, groups.length - 1);
+        path.pop();
+        continue;
+      }
+      const leaf = child['@leaf'] as LeafEntry;
+      let keys = 0;
+      for (const k in child) if (Object.hasOwn(child, k) && ++keys > 1) throw bad(store, `${path.join('/')}: a leaf with other keys beside "@leaf"`);
+      if (!isObject(leaf)) throw bad(store, `${path.join('/')}: "@leaf" is not an object`);
+      if (!isInt(leaf.segment) || leaf.segment >= segments) throw bad(store, `${path.join('/')}: bad segment index`);
+      let dt = dtypes.get(leaf.dtype);
+      if (!dtypes.has(leaf.dtype)) {
+        try {
+          dt = toDType(leaf.dtype);
+        } catch {
+          dt = undefined;
+        }
+        dtypes.set(leaf.dtype, dt);
+      }
+      if (dt === undefined) throw bad(store, `${path.join('/')}: unsupported dtype ${show(leaf.dtype)}`);
+      try {
+        checkShape(leaf.shape, 'shape', dt.itemsize);
+      } catch {
+        throw bad(store, `${path.join('/')}: bad shape`);
+      }
+      const strides = leaf.strides;
+      if (!Array.isArray(strides) || strides.length !== leaf.shape.length) throw bad(store, `${path.join('/')}: bad strides`);
+      for (let k = 0; k < strides.length; k++) if (!Number.isSafeInteger(strides[k])) throw bad(store, `${path.join('/')}: bad strides`);
+      if (!isInt(leaf.offset)) throw bad(store, `${path.join('/')}: bad offset`);
+      let attrs = emptyAttrs;
+      if (leaf.attrs !== undefined) {
+        if (!isObject(leaf.attrs)) throw bad(store, `${path.join('/')}: attrs is not an object`);
+        let any = false;
+        for (const k in leaf.attrs) if (Object.hasOwn(leaf.attrs, k)) { any = true; break; }
+        if (any) {
+          try {
+            attrs = decodeAttrs(leaf.attrs, `${store}/${path.join('/')}`) as Record<string, AttrValue>;
+          } catch (err) {
+            throw bad(store, (err as Error).message);
+          }
+        }
+      }
+      out.push({ group, key, entry: leaf, dtype: dt, attrs });
+      path.pop();
     }
-    const where = at.join('/');
-    const leaf = child['@leaf'] as LeafEntry;
-    if (Object.keys(child).length !== 1) throw bad(store, `${where}: a leaf with other keys beside "@leaf"`);
-    if (!isObject(leaf)) throw bad(store, `${where}: "@leaf" is not an object`);
-    if (!isInt(leaf.segment) || leaf.segment >= segments) throw bad(store, `${where}: bad segment index`);
-    let itemsize: number;
-    try {
-      itemsize = toDType(leaf.dtype).itemsize;
-    } catch {
-      throw bad(store, `${where}: unsupported dtype ${show(leaf.dtype)}`);
-    }
-    try {
-      checkShape(leaf.shape, 'shape', itemsize);
-    } catch {
-      throw bad(store, `${where}: bad shape`);
-    }
-    if (!Array.isArray(leaf.strides) || leaf.strides.length !== leaf.shape.length || !leaf.strides.every((s) => Number.isSafeInteger(s))) {
-      throw bad(store, `${where}: bad strides`);
-    }
-    if (!isInt(leaf.offset)) throw bad(store, `${where}: bad offset`);
-    if (leaf.attrs !== undefined && !isObject(leaf.attrs)) throw bad(store, `${where}: attrs is not an object`);
-    try {
-      decodeAttrs(leaf.attrs ?? {}, `${store}/${where}`);
-    } catch (err) {
-      throw bad(store, (err as Error).message);
-    }
-  }
+  };
+  walk(tree, 0);
+  return { groups, leaves: out };
 }
 
 /** The handle that opens a leaf (SharedNDArray.open checks it against the segment's header). */
@@ -176,7 +234,7 @@ export function leafHandle(m: Manifest, leaf: LeafEntry): SharedNDArrayHandle {
   return { ndshm: 1, name: seg.name, id: seg.id, dtype: leaf.dtype, shape: leaf.shape, strides: leaf.strides, offset: leaf.offset, scope: null };
 }
 
-/** Calls `visit` for every leaf, depth first, in key order as written. */
+/** Calls `visit` for every leaf, depth first, in key order as written (of a tree that was checked). */
 export function forEachLeaf(tree: { [key: string]: TreeNode }, visit: (path: string[], leaf: LeafEntry) => void, path: string[] = []): void {
   for (const [key, child] of Object.entries(tree)) {
     if (Object.hasOwn(child, '@leaf')) visit([...path, key], (child as { '@leaf': LeafEntry })['@leaf']);

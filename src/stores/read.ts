@@ -4,10 +4,10 @@ import { NdshmError, invalid, isNdshmError } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
 import { SharedNDArray, makeArray } from '../ndarray/array.js';
 import { type Block, openBlock } from '../ndarray/block.js';
-import { viewOf } from '../ndarray/open.js';
-import { type AttrValue, decodeAttrs } from './attrs.js';
-import { childNode, newNode, setOwn } from '../tree.js';
-import { type Manifest, forEachLeaf, leafHandle } from './manifest.js';
+import { viewIn } from '../ndarray/open.js';
+import { newNode } from '../tree.js';
+import type { AttrValue } from './attrs.js';
+import { type Manifest, checkedTreeOf } from './manifest.js';
 import { validateStoreName } from './names.js';
 import { readManifest } from './published.js';
 
@@ -49,24 +49,30 @@ export function releaseArrays(tree: StoreTree): void {
   }
 }
 
-/** A tree of groups and leaves whose keys come from a manifest: null-prototype objects (src/tree.ts). */
+/**
+ * A tree of groups and leaves whose keys come from a manifest: null-prototype objects, so that every
+ * key (`__proto__` included) is an ordinary own property even when plainly assigned. One pass over
+ * the leaves decodeManifest checked; each segment's array id was checked when it was opened.
+ */
 function build(m: Manifest, blocks: Block[]): StoreTree {
+  const { groups, leaves } = checkedTreeOf(m);
+  const nodes = new Array<Record<string, unknown>>(groups.length);
   const root = newNode<StoreTree | StoreLeaf>() as StoreTree;
-  forEachLeaf(m.tree, (path, leaf) => {
-    const block = blocks[leaf.segment]!;
-    const { layout, dtype } = viewOf(block, leafHandle(m, leaf));
-    let node = root;
-    for (const key of path.slice(0, -1)) node = childNode(node, key, () => newNode() as StoreTree) as StoreTree;
-    setOwn<StoreTree | StoreLeaf>(node, path.at(-1)!, {
-      data: makeArray(block, layout, dtype),
-      meta: {
-        shape: Object.freeze([...leaf.shape]),
-        dtype: dtype.native ? dtype.name : dtype.typestr,
-        attrs: decodeAttrs(leaf.attrs ?? {}, path.join('/')) as Record<string, AttrValue>,
-        segment: block.name!,
-      },
-    });
-  });
+  nodes[0] = root;
+  for (let g = 1; g < groups.length; g++) {
+    const { parent, key } = groups[g]!;
+    nodes[g] = nodes[parent]![key] = newNode(); // parents come first, in tree order
+  }
+  for (const leaf of leaves) {
+    const e = leaf.entry;
+    const block = blocks[e.segment]!;
+    const { layout, dtype } = viewIn(block, leaf.dtype.typestr, e.shape, e.strides, e.offset);
+    const data = makeArray(block, layout, dtype);
+    nodes[leaf.group]![leaf.key] = {
+      data,
+      meta: { shape: data.shape, dtype: dtype.native ? dtype.name : dtype.typestr, attrs: leaf.attrs, segment: block.name! },
+    } satisfies StoreLeaf;
+  }
   Object.defineProperty(root, Symbol.dispose, { value: () => releaseArrays(root), enumerable: false });
   return root;
 }
