@@ -143,10 +143,18 @@ export interface CheckedLeaf {
   readonly attrs: Record<string, AttrValue>;
 }
 
-/** The groups and leaves of a checked manifest, in tree order; group 0 is the root. */
+/** A group of a checked manifest: its parent's index (the root is group 0), its key, its own index. */
+export interface CheckedGroup {
+  readonly group: number;
+  readonly key: string;
+  readonly index: number;
+}
+
+/** The groups and leaves of a checked manifest, in tree order (keys in the order written). */
 export interface CheckedTree {
-  /** Each group's parent group and key (the root's are -1 and ''). */
-  readonly groups: readonly { readonly parent: number; readonly key: string }[];
+  /** Groups, the root (0) not included, counted. */
+  readonly groups: number;
+  readonly entries: readonly (CheckedGroup | CheckedLeaf)[];
   readonly leaves: readonly CheckedLeaf[];
 }
 
@@ -166,7 +174,8 @@ const emptyAttrs: Record<string, AttrValue> = Object.freeze(newNode<AttrValue>()
 // every distinct dtype resolved once, attributes decoded once (empty ones share one frozen object).
 function checkTree(tree: Record<string, unknown>, segments: number, store: string): CheckedTree {
   const out: CheckedLeaf[] = [];
-  const groups: { parent: number; key: string }[] = [{ parent: -1, key: '' }];
+  const entries: (CheckedGroup | CheckedLeaf)[] = [];
+  let groups = 0;
   const dtypes = new Map<unknown, DType | undefined>();
   const path: string[] = [];
   const walk = (node: Record<string, unknown>, group: number): void => {
@@ -178,8 +187,9 @@ function checkTree(tree: Record<string, unknown>, segments: number, store: strin
       if (!isObject(child)) throw bad(store, `${path.join('/')} is not an object`);
       if (!Object.hasOwn(child, '@leaf')) {
         if (path.length > 64) throw bad(store, 'tree is nested too deeply');
-        groups.push({ parent: group, key });
-        walk(child, groups.length - 1);
+        const index = ++groups;
+        entries.push({ group, key, index });
+        walk(child, index);
         path.pop();
         continue;
       }
@@ -220,12 +230,14 @@ function checkTree(tree: Record<string, unknown>, segments: number, store: strin
           }
         }
       }
-      out.push({ group, key, entry: leaf, dtype: dt, attrs });
+      const checked = { group, key, entry: leaf, dtype: dt, attrs };
+      out.push(checked);
+      entries.push(checked);
       path.pop();
     }
   };
   walk(tree, 0);
-  return { groups, leaves: out };
+  return { groups, entries, leaves: out };
 }
 
 /** The handle that opens a leaf (SharedNDArray.open checks it against the segment's header). */

@@ -55,15 +55,15 @@ export function releaseArrays(tree: StoreTree): void {
  * the leaves decodeManifest checked; each segment's array id was checked when it was opened.
  */
 function build(m: Manifest, blocks: Block[]): StoreTree {
-  const { groups, leaves } = checkedTreeOf(m);
-  const nodes = new Array<Record<string, unknown>>(groups.length);
+  const { groups, entries } = checkedTreeOf(m);
+  const nodes = new Array<Record<string, unknown>>(groups + 1);
   const root = newNode<StoreTree | StoreLeaf>() as StoreTree;
   nodes[0] = root;
-  for (let g = 1; g < groups.length; g++) {
-    const { parent, key } = groups[g]!;
-    nodes[g] = nodes[parent]![key] = newNode(); // parents come first, in tree order
-  }
-  for (const leaf of leaves) {
+  for (const leaf of entries) {
+    if ('index' in leaf) {
+      nodes[leaf.index] = nodes[leaf.group]![leaf.key] = newNode(); // a group: its parent came first
+      continue;
+    }
     const e = leaf.entry;
     const block = blocks[e.segment]!;
     const { layout, dtype } = viewIn(block, leaf.dtype.typestr, e.shape, e.strides, e.offset);
