@@ -19,13 +19,15 @@ export type NdshmErrorCode =
   | 'EIO' // the kernel could not back a page of a mapping (reported after a SIGBUS was caught)
   | 'EFTYPE' // a FIFO, socket, directory, device or symbolic link where a segment or file should be
   | 'ESYSTEM' // any other operating-system error (errno name in .errnoName)
-  | 'ETIMEDOUT' // a lock, barrier or counter wait reached its timeoutMs
+  | 'ETIMEDOUT' // a lock, barrier or counter wait, or a cluster open or waitReplicated, reached its timeoutMs
   | 'EABORTED' // a wait was given up because its AbortSignal fired
   | 'EBROKEN' // a barrier is broken: a member died, a wait timed out or was aborted, or abort() was called
   | 'ELOCKED' // this thread holds the mutex: close() would break owner-death detection, lockSync() would deadlock
   | 'ENOTOWNER' // unlock() by a thread (or Mutex object) that does not hold the mutex
   | 'ENOTRECOVERABLE' // the mutex was left inconsistent by a non-ndshm user and can never be locked again
-  | 'ETOOMANY'; // every member slot of a barrier is taken
+  | 'ETOOMANY' // every member slot of a barrier is taken
+  | 'EREMOTE' // the distributed engine (NATS JetStream) is unreachable or refused a request (ndshm/cluster)
+  | 'EDIGEST'; // bytes fetched from the engine do not match the digest their manifest or object gives
 
 const brand = Symbol.for('ndshm.error');
 
