@@ -8,6 +8,7 @@ import { demo, doctor, gc, unlink } from './admin.js';
 import { info } from './info.js';
 import { list } from './list.js';
 import { load } from './load.js';
+import { agent, pull, push, remote } from './remote.js';
 import { UsageError } from './usage.js';
 
 const help = `usage: ndshm <command> [options]
@@ -20,11 +21,15 @@ commands:
   gc                   remove what crashed programs left behind
   doctor               check this machine for what ndshm needs
   demo                 the 1 GiB shared-memory demo
+  push <store>         publish a store to a NATS server, for other hosts
+  pull <store>         materialise a published store on this host
+  agent                keep this host's stores in step with the NATS server
+  remote ...           list, inspect, remove published stores (list|info|rm|gc)
 
 "ndshm <command> --help" describes a command.
 `;
 
-const commands: Record<string, (args: string[]) => void | Promise<void>> = { load, list, info, unlink, gc, doctor, demo };
+const commands: Record<string, (args: string[]) => void | Promise<void>> = { load, list, info, unlink, gc, doctor, demo, push, pull, agent, remote };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

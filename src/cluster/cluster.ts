@@ -519,7 +519,7 @@ export class Cluster implements AsyncDisposable {
             claim.done();
             return result(false);
           }
-          o.onState?.(await reportState(this.#engine, { host: this.#hostId, name, generation: m.generation, state: 'fetching', bytes: m.bytes }));
+          this.#report(o, await reportState(this.#engine, { host: this.#hostId, name, generation: m.generation, state: 'fetching', bytes: m.bytes }));
           await materialise(this.#ctx, checked, { persistent: o.persistent, revision, signal: o.signal, progress: o.progress });
           claim.done();
         } catch (err) {
@@ -531,11 +531,11 @@ export class Cluster implements AsyncDisposable {
           }
           claim.fail(e, m.generation);
           if (e.code !== 'EABORTED') {
-            o.onState?.(await reportState(this.#engine, { host: this.#hostId, name, generation: m.generation, state: 'failed', bytes: m.bytes, error: { code: e.code, message: e.message } }));
+            this.#report(o, await reportState(this.#engine, { host: this.#hostId, name, generation: m.generation, state: 'failed', bytes: m.bytes, error: { code: e.code, message: e.message } }));
           }
           throw e;
         }
-        o.onState?.(await reportState(this.#engine, { host: this.#hostId, name, generation: m.generation, state: 'ready', bytes: m.bytes }));
+        this.#report(o, await reportState(this.#engine, { host: this.#hostId, name, generation: m.generation, state: 'ready', bytes: m.bytes }));
         return result(true);
       }
       const outcome = await waitForClaim(bucket, name, o.deadline, o.signal);
@@ -545,6 +545,10 @@ export class Cluster implements AsyncDisposable {
       }
       if (outcome.kind === 'gone') await sleep(2 + Math.random() * 10);
     }
+  }
+
+  #report(o: EnsureOptions, s: ReplicaState): void {
+    o.onState?.(s);
   }
 
   // ----- agents and barriers ----------------------------------------------------------------------

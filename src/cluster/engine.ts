@@ -73,7 +73,8 @@ export function checkBucket(bucket: unknown): string {
 export async function openEngine(options: EngineOptions): Promise<Engine> {
   const { bucket, replicas } = options;
   const servers = options.connection.servers ?? '127.0.0.1:4222';
-  const nc = await engineCall(`cannot connect to the NATS server at ${show(servers)}`, () => connect(options.connection));
+  const shown = Array.isArray(servers) ? servers.join(', ') : String(servers);
+  const nc = await engineCall(`cannot connect to the NATS server at ${shown}`, () => connect(options.connection));
   try {
     const where = `NATS server ${nc.getServer()}`;
     const js = jetstream(nc);
