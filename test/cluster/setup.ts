@@ -95,8 +95,17 @@ export function float64Data(count: number, seed = 0): Float64Array {
 export const sha256 = (view: ArrayBufferView): string => createHash('sha256').update(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)).digest('hex');
 
 /** Waits for an agent event that satisfies `predicate`. */
-export async function event(child: Child, predicate: (state: { name: string; state: string; generation: string; error?: { code: string } }) => boolean): Promise<{ name: string; state: string; generation: string; error?: { code: string; message: string } }> {
-  const m = await child.message<{ op: string; state: { name: string; state: string; generation: string; error?: { code: string; message: string } } }>((x) => x.op === 'event' && predicate(x.state));
+export interface EventState {
+  name: string;
+  state: string;
+  generation: string;
+  /** ISO time (the state as JSON). */
+  at: string;
+  error?: { code: string; message: string };
+}
+
+export async function event(child: Child, predicate: (state: EventState) => boolean): Promise<EventState> {
+  const m = await child.message<{ op: string; state: EventState }>((x) => x.op === 'event' && predicate(x.state));
   return m.state;
 }
 
