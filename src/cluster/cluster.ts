@@ -454,7 +454,7 @@ export class Cluster implements AsyncDisposable {
    * whatever the number of processes) and the others wait and attach. Non-persistent by default: the
    * local copy then goes when the process that fetched it ends (arrays others opened stay valid).
    */
-  async open(name: string, options?: OpenOptions): Promise<StoreTree> {
+  async open(name: string, options?: OpenOptions): Promise<StoreTree & Disposable> {
     this.#check('open');
     const opts = checkObject(options, 'open', ['persistent', 'replaceLocal', 'timeoutMs', 'signal', 'progress', 'readOnly']);
     const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
@@ -462,7 +462,7 @@ export class Cluster implements AsyncDisposable {
       for (let attempt = 0; ; attempt++) {
         await this.#ensure(name, o);
         try {
-          return shmToArrays(name, { readOnly, format: 'ndshm' });
+          return shmToArrays(name, { readOnly, format: 'ndshm' }) as StoreTree & Disposable; // `using` releases every array
         } catch (err) {
           // removed between the check and the attach (its non-persistent owner ended): once more
           if (!isNdshmError(err, 'ENOENT') || attempt >= 3) throw err;

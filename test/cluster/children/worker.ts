@@ -6,6 +6,7 @@
 //   {op:'release'}                      -> {op:'released'}
 //   {op:'replicate', ...options}        -> {op:'agent'}, then {op:'event', state} for every change
 //   {op:'stop-agent'}                   -> {op:'agent-stopped'}
+//   {op:'publish', name, count, seed, overwrite} -> {op:'published', ...info}: float64 data i*0.5+seed
 //   {op:'stats'}                        -> {op:'stats', stats}
 //   {op:'shm'}                          -> {op:'shm', names}: this host's /dev/shm
 //   {op:'exit'}                         closes the cluster and exits 0
@@ -24,14 +25,15 @@ const send = (m: unknown): void => {
 
 /** SHA-256 of each array's bytes, by path, and the sum of all float64 elements (a worker's answer). */
 export function digests(tree: StoreTree): { digests: Record<string, string>; sum: number } {
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>; // keys may be '__proto__'
   let sum = 0;
   const walk = (node: StoreTree, path: string[]): void => {
     for (const key of Object.keys(node)) {
       const child = node[key] as unknown as { data?: { data: ArrayBufferView & ArrayLike<number>; dtype: { typestr: string } }; meta?: unknown };
       if (child.meta !== undefined && child.data !== undefined) {
         const view = child.data.data;
-        out[[...path, key].join('/')] = createHash('sha256').update(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)).digest('hex');
+        const digest = createHash('sha256').update(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)).digest('hex');
+        Object.defineProperty(out, [...path, key].join('/'), { value: digest, enumerable: true });
         if (child.data.dtype.typestr === '<f8') for (let i = 0; i < view.length; i++) sum += view[i]!;
       } else {
         walk(child as unknown as StoreTree, [...path, key]);
@@ -86,6 +88,14 @@ for await (const line of createInterface({ input: process.stdin })) {
         await agent?.stop();
         send({ op: 'agent-stopped' });
         break;
+      case 'publish': {
+        const n = rest['count'] as number;
+        const data = new Float64Array(n);
+        for (let i = 0; i < n; i++) data[i] = i * 0.5 + (rest['seed'] as number);
+        const info = await cluster.publish(name!, { x: data }, { overwrite: rest['overwrite'] === true, progress: (done, total) => send({ op: 'progress', done, total }) });
+        send({ op: 'published', ...info });
+        break;
+      }
       case 'stats':
         send({ op: 'stats', stats: cluster.stats() });
         break;
