@@ -17,7 +17,7 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KvEntry } from '@nats-io/kv';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 
-import { type NdshmErrorCode, NdshmError, invalid, isNdshmError } from '../errors.js';
+import { type NdshmErrorCode, NdshmError, invalid, isNdshmError, show } from '../errors.js';
 import type { Block } from '../ndarray/block.js';
 import { checkBoolean, checkSize, formatBytes } from '../options.js';
 import { arraysToShm, shmToArrays, unlink } from '../stores/api.js';
@@ -53,6 +53,12 @@ export interface ClusterOptions extends NodeConnectionOptions {
   retries?: number;
   /** Segments fetched at the same time (default 2). */
   concurrency?: number;
+  /**
+   * How objects are read: 'ordered' (default), an ordered pull consumer on the object's chunks, one
+   * SHA-256 pass checked against both digests; or 'get', nats.js's ObjectStore.get (which hashes
+   * too, so the bytes are hashed twice). After a read stalls, this Cluster switches to the other.
+   */
+  reader?: 'ordered' | 'get';
 }
 
 export interface PublishOptions {
@@ -116,7 +122,7 @@ export interface RemoteGcEntry {
 /** A remote manifest as listed: checked, or refused with the reason. */
 export type RemoteListing = { readonly name: string; readonly info: RemoteStoreInfo; readonly error?: undefined } | { readonly name: string; readonly info?: undefined; readonly error: NdshmError };
 
-const ownOptionKeys = ['bucket', 'chunkSize', 'replicas', 'hostId', 'maxStoreBytes', 'graceMs', 'stallTimeoutMs', 'retries', 'concurrency'] as const;
+const ownOptionKeys = ['bucket', 'chunkSize', 'replicas', 'hostId', 'maxStoreBytes', 'graceMs', 'stallTimeoutMs', 'retries', 'concurrency', 'reader'] as const;
 
 const defaultMaxStoreBytes = 64 * 2 ** 30;
 const defaultTimeoutMs = 10 * 60_000;
@@ -167,14 +173,14 @@ export class Cluster implements AsyncDisposable {
   readonly #agents = new Set<ReplicaAgent>();
   #closed = false;
 
-  private constructor(engine: Engine, o: { hostId: string; chunkSize: number; maxStoreBytes: number; graceMs: number; stallMs: number; retries: number; concurrency: number }) {
+  private constructor(engine: Engine, o: { hostId: string; chunkSize: number; maxStoreBytes: number; graceMs: number; stallMs: number; retries: number; concurrency: number; reader: 'ordered' | 'get' }) {
     this.#engine = engine;
     this.#hostId = o.hostId;
     this.#chunkSize = o.chunkSize;
     this.#maxStoreBytes = o.maxStoreBytes;
     this.#graceMs = o.graceMs;
     const stats: ClusterStats = { fetches: 0, fetchedBytes: 0, uploads: 0, uploadedBytes: 0, stalls: 0, retries: 0 };
-    this.#ctx = { engine, settings: { stallMs: o.stallMs, retries: o.retries, concurrency: o.concurrency }, stats, preferOrdered: false };
+    this.#ctx = { engine, settings: { stallMs: o.stallMs, retries: o.retries, concurrency: o.concurrency }, stats, reader: o.reader };
   }
 
   /**
@@ -201,7 +207,9 @@ export class Cluster implements AsyncDisposable {
       stallMs: positive(own['stallTimeoutMs'], 'stallTimeoutMs', 15_000, 1),
       retries: positive(own['retries'], 'retries', 6),
       concurrency: positive(own['concurrency'], 'concurrency', 2, 1),
+      reader: (own['reader'] ?? 'ordered') as 'ordered' | 'get',
     };
+    if (o.reader !== 'ordered' && o.reader !== 'get') throw invalid(`reader must be 'ordered' or 'get', got ${show(o.reader)}`);
     const connection: NodeConnectionOptions = { maxReconnectAttempts: -1, name: `ndshm ${hostId} pid ${process.pid}`, ...all };
     const engine = await openEngine({ bucket, replicas, connection });
     const chunkSize = Math.min(chunkOption ?? 8 << 20, engine.maxPayload);

@@ -5,14 +5,16 @@
 // dies, its watchdog removes the segments, and nothing was published.
 //
 // Two readers, both the engine's own API (docs/cluster.md, "Known weaknesses of nats.js"):
-// - ObjectStore.get(), the standard one. At @nats-io/obj 3.4.0 a digest mismatch errors the data
-//   stream while the result's `error` promise still resolves, so both are checked; and a get can
-//   stall for good when the server's flow-control request goes unanswered (nats.js#430).
-// - The documented workaround: an ordered pull consumer on the object's chunk subject
-//   ("$O.<bucket>.C.<nuid>"), with at most ~32 MiB requested at a time (below the server's
-//   max_pending, so the client is never cut off as a slow consumer). It has no flow control to lose.
-// A read that delivers nothing for `stallMs` is abandoned and retried with backoff; after a stall of
-// get(), this Cluster reads with the ordered consumer from then on.
+// - 'ordered' (the default): the documented workaround of nats.js#430, an ordered pull consumer on
+//   the object's chunk subject ("$O.<bucket>.C.<nuid>"), with at most ~32 MiB requested at a time
+//   (below the server's max_pending, so the client is never cut off as a slow consumer). It has no
+//   flow control to lose, and the bytes are hashed once, checked against both digests.
+// - 'get': ObjectStore.get(), the standard one. At @nats-io/obj 3.4.0 a digest mismatch errors the
+//   data stream while the result's `error` promise still resolves, so both are checked; it hashes
+//   the bytes itself (ndshm hashes them again), and it can stall for good when the server's
+//   flow-control request goes unanswered (nats.js#430).
+// A read that delivers nothing for `stallMs` is abandoned and retried with backoff; after a stall,
+// this Cluster reads with the other reader from then on.
 //
 // Integrity at two levels: the engine's SHA-256 of the object (ADR-20) and ndshm's own SHA-256 of
 // the segment in the remote manifest, computed here over exactly the bytes written to the segment.
@@ -49,12 +51,14 @@ export interface ClusterStats {
   retries: number;
 }
 
+export type Reader = 'ordered' | 'get';
+
 export interface FetchContext {
   readonly engine: Engine;
   readonly settings: FetchSettings;
   readonly stats: ClusterStats;
-  /** Set after a get() stalled: read with the ordered consumer from then on. */
-  preferOrdered: boolean;
+  /** The reader to use; the other one after a stall. */
+  reader: Reader;
 }
 
 export interface MaterialiseOptions {
@@ -236,11 +240,11 @@ async function within<T>(p: Promise<T>, ms: number, signal: AbortSignal | undefi
 async function fetchSegment(ctx: FetchContext, seg: RemoteSegment, ranges: readonly Range[], signal: AbortSignal, onBytes: (n: number) => void): Promise<void> {
   const writer = new SegmentWriter(seg, ranges);
   for (let attempt = 0; ; attempt++) {
-    const ordered = ctx.preferOrdered;
+    const reader = ctx.reader;
     onBytes(-writer.position);
     writer.reset();
     try {
-      if (ordered) await readOrdered(ctx, seg, writer, signal, onBytes);
+      if (reader === 'ordered') await readOrdered(ctx, seg, writer, signal, onBytes);
       else await readWithGet(ctx, seg, writer, signal, onBytes);
       return;
     } catch (err) {
@@ -252,7 +256,7 @@ async function fetchSegment(ctx: FetchContext, seg: RemoteSegment, ranges: reado
       }
       if (stalled) {
         ctx.stats.stalls++;
-        if (!ordered) ctx.preferOrdered = true; // the workaround of nats.js#430 from now on
+        if (ctx.reader === reader) ctx.reader = reader === 'get' ? 'ordered' : 'get'; // nats.js#430: the other one from now on
       }
       ctx.stats.retries++;
       try {

@@ -84,19 +84,18 @@ export class Proxy {
       if (pending.length > 0) pending = Buffer.from(pending); // do not pin the whole read buffer
     });
 
-    // server -> client, at `rate` bytes per second at most
-    const started = Date.now();
-    let sent = 0;
+    // server -> client, at `rate` bytes per second at most (no credit saved up while idle)
+    let free = 0; // when the link is free again, ms
     up.on('data', (data: Buffer) => {
       this.stats.down += data.length;
-      sent += data.length;
       client.write(data);
       const rate = this.options.rate;
       if (rate !== undefined) {
-        const due = started + (sent / rate) * 1000 - Date.now();
-        if (due > 5) {
+        const now = Date.now();
+        free = Math.max(free, now) + (data.length / rate) * 1000;
+        if (free - now > 5) {
           up.pause();
-          setTimeout(() => up.resume(), due);
+          setTimeout(() => up.resume(), free - now);
         }
       }
     });

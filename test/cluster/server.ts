@@ -130,21 +130,21 @@ export class NatsServer {
     return (await r.json()) as Varz;
   }
 
-  /** Stops the server (SIGTERM, then SIGKILL after 5 s); its store directory stays for a restart. */
-  async stop(): Promise<void> {
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s; or `signal`); its store directory stays for a restart. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const proc = this.#proc;
     if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
     this.#proc = undefined;
   }
 
-  /** Stops and starts it again on the same port with the same store (JetStream data survives). */
-  async restart(pauseMs = 0): Promise<void> {
-    await this.stop();
+  /** Stops (by `signal`) and starts it again on the same port with the same store (JetStream data survives). */
+  async restart(pauseMs = 0, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.stop(signal);
     if (pauseMs > 0) await sleep(pauseMs);
     await this.#launch();
   }
