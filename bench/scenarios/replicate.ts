@@ -166,7 +166,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
           const t = await trial(side, n, p, ctx);
           const key = `${side}${n}x${p}`;
           results.set(key, [...(results.get(key) ?? []), t]);
-          console.log(`  ${side.toUpperCase()} ${n} host(s) x ${p} worker(s): ${num(t.ms)} ms, server sent ${mib(t.sent)}, ${mib(t.pssPerHost)} PSS per host`);
+          console.log(`  ${side.toUpperCase()} ${n} host(s) x ${p} worker(s): ${num(t.ms)} ms, server sent ${t.sent} bytes, ${mib(t.pssPerHost)} PSS per host`);
         }
       }
     }
@@ -190,10 +190,11 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
       const k = `${n}x${p}`;
       const a = med(`a${k}`, (t) => t.sent);
       const b = med(`b${k}`, (t) => t.sent);
+      const over = (bytes: number, copies: number): string => `${bytes - copies * size >= 0 ? '+' : ''}${(((bytes - copies * size) / (copies * size)) * 100).toFixed(3)}%`;
       rows.push({
         measure: `bytes the server sent, ${n} × ${p}`,
-        ndshm: `${gib(a)} (${num(a / (n * size))}× N × size)`,
-        alternative: `B ${gib(b)} (${num(b / (n * p * size))}× N × P × size)`,
+        ndshm: `${gib(a)}: N × size ${over(a, n)} (${a} B)`,
+        alternative: `B ${gib(b)}: N × P × size ${over(b, n * p)}`,
         ratio: ratio(a, b, 'time').replace('time', 'bytes'),
         target: target('A within 2% of N × size', Math.abs(a - n * size) <= 0.02 * n * size),
       });
