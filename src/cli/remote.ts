@@ -32,6 +32,7 @@ ndshm agent, or Cluster.open in a program).
 
 ${connectionHelp}
   -o, --overwrite    replace the remote store of that name (its old objects go after a grace period)
+      --host-id ID   this host's name, recorded as the publisher (default: the host name)
       --no-progress  no progress bar
   -v, --verbose      stack traces on errors
   -h, --help         this text
@@ -126,7 +127,7 @@ async function connect(values: Record<string, unknown>, extra: Partial<ClusterOp
 const short = (generation: string): string => generation.slice(0, 12);
 
 export async function push(args: string[]): Promise<void> {
-  const parsed = parse(args, { ...connectionOptions, overwrite: { type: 'boolean', short: 'o' }, 'no-progress': { type: 'boolean' } }, [1, 1], pushHelp);
+  const parsed = parse(args, { ...connectionOptions, overwrite: { type: 'boolean', short: 'o' }, 'host-id': { type: 'string' }, 'no-progress': { type: 'boolean' } }, [1, 1], pushHelp);
   if (parsed === undefined) return;
   const name = parsed.positionals[0]!;
   const cluster = await connect(parsed.values);
@@ -204,6 +205,7 @@ export async function agent(args: string[]): Promise<void> {
   const stores = list === undefined || list === '*' ? '*' : list.split(',').filter((s) => s !== '');
   if (Array.isArray(stores) && stores.length === 0) throw new UsageError('--stores needs store names, separated by commas');
   const cluster = await connect(parsed.values);
+  process.stdout.write(`agent for host ${cluster.hostId} watching ${stores === '*' ? 'all stores' : stores.join(', ')} on ${cluster.server}${parsed.values['persistent'] ? ' (persistent copies)' : ''}\n`);
   let agentStarted;
   try {
     agentStarted = await cluster.replicate({
@@ -217,7 +219,6 @@ export async function agent(args: string[]): Promise<void> {
     throw err;
   }
   const a = agentStarted;
-  process.stdout.write(`agent for host ${a.host} watching ${stores === '*' ? 'all stores' : stores.join(', ')} on ${cluster.server}${parsed.values['persistent'] ? ' (persistent copies)' : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);

@@ -207,7 +207,7 @@ export class ReplicaAgent implements AsyncDisposable {
       const r = await this.#cluster.ensure(name, {
         persistent: this.#persistent,
         replaceLocal: this.#replaceLocal,
-        deadline: Number.MAX_SAFE_INTEGER,
+        deadline: Date.now() + 10 * 60_000, // waiting for another process's fetch: ETIMEDOUT, then retried
         signal: this.#ac.signal,
         onState: (s) => {
           reported = true;
@@ -259,9 +259,13 @@ export class ReplicaAgent implements AsyncDisposable {
     await this.#watching?.catch(() => undefined);
     if (!this.#persistent) {
       for (const name of this.#made) {
-        if (removeReplica(name, this.#engine.bucket)) {
-          this.#emit(await reportState(this.#engine, { host: this.host, name, generation: '', state: 'removed', bytes: 0 }));
+        let removed = false;
+        try {
+          removed = removeReplica(name, this.#engine.bucket);
+        } catch {
+          // something else is under that name now (EFTYPE, EACCES): not the agent's to remove
         }
+        if (removed) this.#emit(await reportState(this.#engine, { host: this.host, name, generation: '', state: 'removed', bytes: 0 }));
       }
     }
     this.#made.clear();

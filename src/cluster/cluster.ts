@@ -393,7 +393,7 @@ export class Cluster implements AsyncDisposable {
 
   // ----- reading the manifests --------------------------------------------------------------------
 
-  /** The current manifest of `name`, checked, or undefined when there is none. EBADHEADER if refused. */
+  /** @internal The current manifest of `name`, checked, or undefined when there is none. EBADHEADER if refused. */
   async current(name: string): Promise<{ checked: CheckedRemote; revision: number } | undefined> {
     this.#check('current');
     const key = storeKey(name);
