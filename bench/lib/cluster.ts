@@ -54,7 +54,7 @@ export class BenchServer {
       join(dir, 'nats.conf'),
       `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${monitor}\nmax_payload: 8MB\nmax_pending: 64MB\njetstream { store_dir: "${join(dir, 'js')}" }\n`,
     );
-    const proc = spawn('nats-server', ['-c', join(dir, 'nats.conf'), '-l', join(dir, 'server.log')], { stdio: 'ignore' });
+    const proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'nats-server', '-c', join(dir, 'nats.conf'), '-l', join(dir, 'server.log')], { stdio: 'ignore' });
     const s = new BenchServer(dir, port, monitor, proc);
     const start = Date.now();
     for (;;) {
@@ -139,7 +139,7 @@ export class BenchHost {
   }
 
   static async start(id: string, shmBytes: number): Promise<BenchHost> {
-    const anchor = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=${shmBytes},mode=1777 tmpfs /dev/shm && echo ready && exec sleep 100000`], {
+    const anchor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=${shmBytes},mode=1777 tmpfs /dev/shm && echo ready && exec sleep 100000`], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise<void>((resolve, reject) => {
@@ -151,7 +151,7 @@ export class BenchHost {
 
   /** A bench child (dist/bench/children/`script`) inside this host. */
   child(script: string, args: string[]): LineChild {
-    return new LineChild('nsenter', ['-t', String(this.#anchor.pid), '-m', process.execPath, `${childrenDir}${script}`, ...args]);
+    return new LineChild('setpriv', ['--pdeathsig', 'KILL', '--', 'nsenter', '-t', String(this.#anchor.pid), '-m', process.execPath, `${childrenDir}${script}`, ...args]);
   }
 
   /** Runs a command inside this host to completion. */

@@ -17,7 +17,7 @@ import { checkBoolean, checkOptions } from '../options.js';
 import { listStores } from '../stores/api.js';
 import { validateStoreName } from '../stores/names.js';
 import type { Cluster } from './cluster.js';
-import { type Engine, storeOfKey } from './engine.js';
+import { type Engine, listKeys, storeOfKey } from './engine.js';
 import { type ReplicaState, reportState } from './hosts.js';
 import { removeReplica } from './local.js';
 import { replicaAttr } from './manifest.js';
@@ -140,7 +140,7 @@ export class ReplicaAgent implements AsyncDisposable {
     if (this.#stopped) return;
     try {
       const names = new Set<string>();
-      for await (const key of await this.#engine.stores.keys()) {
+      for (const key of await listKeys(this.#engine.stores, undefined, 'listing the store manifests')) {
         const name = storeOfKey(key);
         if (name !== undefined && this.#wants(name)) names.add(name);
       }

@@ -26,7 +26,7 @@ import { validateStoreName } from '../stores/names.js';
 import { readManifest } from '../stores/published.js';
 import { type StoreTree, releaseArrays } from '../stores/read.js';
 import { Claim, waitForClaim } from './claim.js';
-import { type Engine, checkBucket, checkHostId, engineCall, hostIdFrom, openEngine, storeKey, storeOfKey } from './engine.js';
+import { type Engine, checkBucket, checkHostId, engineCall, hostIdFrom, listKeys, openEngine, storeKey, storeOfKey, withinMs } from './engine.js';
 import { type ClusterStats, type FetchContext, abortedError, materialise } from './fetch.js';
 import { type ReplicaState, hostFailure, hostStates, reportState } from './hosts.js';
 import { isCurrent, localState, mayReplace } from './local.js';
@@ -412,10 +412,7 @@ export class Cluster implements AsyncDisposable {
   async listAll(): Promise<RemoteListing[]> {
     this.#check('list');
     const kv = this.#engine.stores;
-    const keys: string[] = [];
-    await engineCall('listing the store manifests', async () => {
-      for await (const k of await kv.keys()) keys.push(k);
-    });
+    const keys = await listKeys(kv, undefined, 'listing the store manifests');
     const out: RemoteListing[] = [];
     for (const key of keys.sort()) {
       const name = storeOfKey(key);
@@ -623,9 +620,7 @@ export class Cluster implements AsyncDisposable {
     const engine = this.#engine;
     return engineCall('collecting garbage', async () => {
       const referenced = new Set<string>();
-      const keys: string[] = [];
-      for await (const k of await engine.stores.keys()) keys.push(k);
-      for (const key of keys) {
+      for (const key of await listKeys(engine.stores, undefined, 'listing the store manifests')) {
         const name = storeOfKey(key);
         const e = await engine.stores.get(key);
         if (name === undefined || e === null || e.operation !== 'PUT') continue;
@@ -637,7 +632,7 @@ export class Cluster implements AsyncDisposable {
         }
       }
       const now = Date.now();
-      const infos = await engine.os.list();
+      const infos = await withinMs(engine.os.list(), 60_000, 'listing the objects');
       const groups = new Map<string, { names: string[]; bytes: number; newest: number }>();
       for (const info of infos) {
         const p = parseObjectName(info.name);

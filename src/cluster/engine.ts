@@ -91,6 +91,40 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
   }
 }
 
+/**
+ * The keys of a KV bucket (matching `filter`), each once (a key updated while it is listed comes
+ * twice from nats.js). The listing is given up after `timeoutMs`: EREMOTE, never a hang.
+ */
+export async function listKeys(kv: KV, filter: string | undefined, what: string, timeoutMs = 30_000): Promise<string[]> {
+  const iter = await engineCall(what, () => kv.keys(filter));
+  const keys = new Set<string>();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    iter.stop();
+  }, timeoutMs);
+  try {
+    for await (const k of iter) keys.add(k);
+  } catch (err) {
+    throw remoteError(err, what);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut) throw new NdshmError('EREMOTE', `${what}: no answer within ${timeoutMs} ms`);
+  return [...keys];
+}
+
+/** `p`, or EREMOTE after `timeoutMs`. */
+export async function withinMs<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  p.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new NdshmError('EREMOTE', `${what}: no answer within ${timeoutMs} ms`)), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // ----- keys -----------------------------------------------------------------------------------------
 //
 // Store names and host ids are 1-30 (24) characters from [A-Za-z0-9._-], not only dots. A KV key is

@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NdshmError, isNdshmError } from '../errors.js';
 import { type Block, openBlock } from '../ndarray/block.js';
 import { StoreBuilder, type StoreSummary } from '../stores/builder.js';
-import { DeliverPolicy, type Engine, chunkSubject, engineCall, parseObjectDigest } from './engine.js';
+import { DeliverPolicy, type Engine, chunkSubject, engineCall, parseObjectDigest, remoteError } from './engine.js';
 import { type CheckedRemote, type RemoteSegment, replicaAttr } from './manifest.js';
 
 export interface FetchSettings {
@@ -252,7 +252,9 @@ async function fetchSegment(ctx: FetchContext, seg: RemoteSegment, ranges: reado
       if (isNdshmError(err) && err.code !== 'EREMOTE') throw err; // EDIGEST, ENOENT (gone), ...: final
       const stalled = err instanceof Stall;
       if (attempt >= ctx.settings.retries) {
-        throw stalled ? new NdshmError('EREMOTE', `object "${seg.object}": ${err.message}, ${attempt + 1} attempts`, { segment: seg.object }) : err;
+        throw stalled
+          ? new NdshmError('EREMOTE', `object "${seg.object}": ${err.message}, ${attempt + 1} attempts`, { segment: seg.object })
+          : remoteError(err, `reading object "${seg.object}" (${attempt + 1} attempts)`, seg.object);
       }
       if (stalled) {
         ctx.stats.stalls++;

@@ -4,7 +4,7 @@
 // untrusted input, and malformed ones are ignored.
 
 import { NdshmError, show } from '../errors.js';
-import { type Engine, hostStateKey, parseHostStateKey } from './engine.js';
+import { type Engine, hostStateKey, listKeys, parseHostStateKey } from './engine.js';
 
 export type ReplicaStateName = 'fetching' | 'ready' | 'failed' | 'removed';
 
@@ -71,10 +71,7 @@ export async function reportState(engine: Engine, s: Omit<ReplicaState, 'at' | '
 export async function hostStates(engine: Engine, store: string): Promise<ReplicaState[]> {
   const out: ReplicaState[] = [];
   const suffix = `.${hostStateKey('x', store).split('.')[1]}`;
-  const keys: string[] = [];
-  const iter = await engine.hosts.keys(`*${suffix}`);
-  for await (const k of iter) keys.push(k);
-  for (const key of keys) {
+  for (const key of await listKeys(engine.hosts, `*${suffix}`, 'listing the host states')) {
     const e = await engine.hosts.get(key);
     if (e === null || e.operation !== 'PUT') continue;
     const s = decodeState(key, e.value);

@@ -42,7 +42,7 @@ describe('agent', { skip }, () => {
     assert.notEqual(second.generation, first.generation);
     assert.ok(second.revision > first.revision);
     const ready2 = await publisher.waitReplicated('feat', { hosts: 2, timeoutMs: 60_000 });
-    assert.deepEqual(ready2.map((s) => s.generation), [second.generation, second.generation]);
+    assert.deepEqual(ready2.map((s) => [s.host, s.generation]), [['a', second.generation], ['b', second.generation]]);
 
     for (const [i, r] of readers.entries()) {
       // the arrays opened before the swap still hold generation 1

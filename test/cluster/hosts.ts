@@ -14,8 +14,8 @@ let cachedReason: string | undefined | null = null;
 export function hostsSkipReason(): string | undefined {
   if (cachedReason === null) {
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /dev/shm'], { encoding: 'utf8' });
-    const ns = spawnSync('sh', ['-c', 'command -v nsenter'], { encoding: 'utf8' });
-    cachedReason = r.status !== 0 ? `simulated hosts need unshare -m as root (${r.stderr.trim() || `exit ${r.status}`})` : ns.stdout.trim() === '' ? 'simulated hosts need nsenter' : undefined;
+    const tools = spawnSync('sh', ['-c', 'command -v nsenter && command -v setpriv'], { encoding: 'utf8' });
+    cachedReason = r.status !== 0 ? `simulated hosts need unshare -m as root (${r.stderr.trim() || `exit ${r.status}`})` : tools.status !== 0 ? 'simulated hosts need nsenter and setpriv (util-linux)' : undefined;
   }
   return cachedReason;
 }
@@ -37,7 +37,8 @@ export class SimHost {
 
   /** A host named `id` whose /dev/shm is a tmpfs of `shmSize` (mount's size=, e.g. '256m'). */
   static async start(id: string, shmSize = '256m'): Promise<SimHost> {
-    const anchor = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=${shmSize},mode=1777 tmpfs /dev/shm && echo ready && exec sleep 100000`], {
+    // setpriv --pdeathsig: the host ends with this process, however it ends
+    const anchor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=${shmSize},mode=1777 tmpfs /dev/shm && echo ready && exec sleep 100000`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     anchors.add(anchor);
@@ -57,7 +58,7 @@ export class SimHost {
 
   /** A child script (under dist/test/children, or a path relative to it) started inside this host. */
   spawn(script: string, args: string[] = [], options: SpawnOptions = {}): Child {
-    const child = spawnChild(script, args, { timeoutMs: 110_000, ...options, command: ['nsenter', '-t', String(this.pid), '-m'] });
+    const child = spawnChild(script, args, { timeoutMs: 110_000, ...options, command: ['setpriv', '--pdeathsig', 'KILL', '--', 'nsenter', '-t', String(this.pid), '-m'] });
     this.#children.add(child);
     void child.exited.then(() => this.#children.delete(child));
     return child;

@@ -94,7 +94,9 @@ export class NatsServer {
 
   async #launch(): Promise<void> {
     const log = join(this.dir, 'server.log');
-    const proc = spawn(binary, ['-c', join(this.dir, 'nats.conf'), '-l', log], { stdio: 'ignore' });
+    // setpriv --pdeathsig: the server dies with this process, however it ends (a test file that the
+    // runner kills on a timeout runs no exit handler)
+    const proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', binary, '-c', join(this.dir, 'nats.conf'), '-l', log], { stdio: 'ignore' });
     running.add(proc);
     proc.on('exit', () => running.delete(proc));
     this.#proc = proc;
@@ -126,7 +128,7 @@ export class NatsServer {
 
   /** The server's counters (bytes sent to clients: out_bytes). */
   async varz(): Promise<Varz> {
-    const r = await fetch(`http://127.0.0.1:${this.monitor}/varz`);
+    const r = await fetch(`http://127.0.0.1:${this.monitor}/varz`, { signal: AbortSignal.timeout(10_000) });
     return (await r.json()) as Varz;
   }
 

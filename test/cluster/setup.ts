@@ -63,18 +63,28 @@ export interface WorkerMessage {
   [key: string]: unknown;
 }
 
+/** `p`, or an error naming `what` after `ms` (so that a hang is a failure that says where it was). */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts a worker on `host` connected with `options`; resolves once it is connected. */
 export async function startWorker(host: SimHost, options: ClusterOptions): Promise<Child> {
   const child = host.spawn(worker, [JSON.stringify(options)]);
-  const first = await child.message<WorkerMessage>((m) => m.op === 'ready' || m.op === 'error');
+  const first = await within(child.message<WorkerMessage>((m) => m.op === 'ready' || m.op === 'error'), 60_000, `a worker starting on host ${host.id}`);
   if (first.op !== 'ready') throw new Error(`worker on ${host.id} failed: ${first.code} ${first.message}`);
   return child;
 }
 
 /** Sends a command and waits for the answer with op `reply` (or an error). */
-export async function ask<T = WorkerMessage>(child: Child, command: Record<string, unknown>, reply: string): Promise<T> {
+export async function ask<T = WorkerMessage>(child: Child, command: Record<string, unknown>, reply: string, timeoutMs = 90_000): Promise<T> {
   child.send(JSON.stringify(command));
-  const m = await child.message<WorkerMessage>((x) => x.op === reply || x.op === 'error');
+  const m = await within(child.message<WorkerMessage>((x) => x.op === reply || x.op === 'error'), timeoutMs, `worker ${child.process.pid} answering ${JSON.stringify(command)}`);
   return m as T;
 }
 
@@ -104,8 +114,8 @@ export interface EventState {
   error?: { code: string; message: string };
 }
 
-export async function event(child: Child, predicate: (state: EventState) => boolean): Promise<EventState> {
-  const m = await child.message<{ op: string; state: EventState }>((x) => x.op === 'event' && predicate(x.state));
+export async function event(child: Child, predicate: (state: EventState) => boolean, timeoutMs = 90_000): Promise<EventState> {
+  const m = await within(child.message<{ op: string; state: EventState }>((x) => x.op === 'event' && predicate(x.state)), timeoutMs, `an event of agent ${child.process.pid} (${predicate.toString()})`);
   return m.state;
 }
 
