@@ -534,7 +534,10 @@ export class Cluster implements AsyncDisposable {
             claim.release(); // its generation was replaced meanwhile: fetch the new one
             continue;
           }
-          claim.fail(e, m.generation);
+          // This process gave up (its signal, its deadline): the waiters try themselves. Any other
+          // failure is the store's: they get it too, rather than each fetching in turn.
+          if (e.code === 'EABORTED' || e.code === 'ETIMEDOUT') claim.release();
+          else claim.fail(e, m.generation);
           if (e.code !== 'EABORTED') {
             this.#report(o, await reportState(this.#engine, { host: this.#hostId, name, generation: m.generation, state: 'failed', bytes: m.bytes, error: { code: e.code, message: e.message } }));
           }

@@ -128,6 +128,30 @@ describe('faults', { skip }, () => {
     }
   });
 
+  it('a process that gives up (timeoutMs) hands the claim on: the one waiting fetches, not ETIMEDOUT', async () => {
+    const bucket = freshBucket('giveup');
+    const publisher = await fx.connect({ bucket, hostId: 'publisher' });
+    const data = float64Data(4 << 20, 5);
+    await publisher.publish('g', { x: data });
+    const proxy = await Proxy.start(fx.server().port, { rate: 4 << 20 });
+    try {
+      const host = await fx.host('g1');
+      const slow = await startWorker(host, { servers: proxy.url, bucket, hostId: 'g1' });
+      const other = await startWorker(host, { servers: fx.server().url, bucket, hostId: 'g1' });
+      const gaveUp = ask<WorkerMessage>(slow, { op: 'open', name: 'g', timeoutMs: 3000 }, 'opened');
+      await waitUntil(() => host.shm().some((n) => n.startsWith('nc-')), 20_000, 'the slow process to claim');
+      const opened = await ask<Opened>(other, { op: 'open', name: 'g' }, 'opened');
+      assert.equal((await gaveUp).code, 'ETIMEDOUT');
+      assert.equal(opened.op, 'opened', JSON.stringify(opened).slice(0, 300));
+      assert.equal(opened.fetched, 1);
+      assert.equal(opened.digests['x'], sha256(data));
+      await Promise.all([slow, other].map(exitWorker));
+      await emptyShm(host);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('server killed and restarted mid-fetch: the fetch completes from the new server process', async (t) => {
     const bucket = freshBucket('restart');
     const publisher = await fx.connect({ bucket, hostId: 'publisher' });
