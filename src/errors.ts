@@ -19,7 +19,7 @@ export type NdshmErrorCode =
   | 'EIO' // the kernel could not back a page of a mapping (reported after a SIGBUS was caught)
   | 'EFTYPE' // a FIFO, socket, directory, device or symbolic link where a segment or file should be
   | 'ESYSTEM' // any other operating-system error (errno name in .errnoName)
-  | 'ETIMEDOUT' // a lock, barrier or counter wait reached its timeoutMs
+  | 'ETIMEDOUT' // a lock, barrier, counter or group wait, or a cluster open or waitReplicated, reached its timeout
   | 'EABORTED' // a wait, or a file load, was given up because its AbortSignal fired (nothing it made is left)
   | 'EBROKEN' // a barrier is broken: a member died, a wait timed out or was aborted, or abort() was called
   | 'ELOCKED' // this thread holds the mutex: close() would break owner-death detection, lockSync() would deadlock
@@ -30,7 +30,9 @@ export type NdshmErrorCode =
   | 'ENOMEM' // tracked memory would pass a ResourceAllocation's memLimit (pyGSTi's MemoryError)
   | 'ETASK' // a pool task threw or rejected, or its module or export could not be loaded (cause: the worker's error)
   | 'EWORKERDIED' // the pool worker running the task ended (crash, kill -9, process.exit, uncaught exception)
-  | 'EPOOLCLOSED'; // a task was given to a closed or terminated pool, or terminate() ended it
+  | 'EPOOLCLOSED' // a task was given to a closed or terminated pool, or terminate() ended it
+  | 'EREMOTE' // the distributed engine (NATS JetStream) is unreachable or refused a request (ndshm/cluster)
+  | 'EDIGEST'; // bytes fetched from the engine do not match the digest their manifest or object gives
 
 const brand = Symbol.for('ndshm.error');
 

@@ -17,6 +17,10 @@ const commands: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./admin.js')).doctor,
   demo: async () => (await import('./admin.js')).demo,
   run: async () => (await import('./run.js')).run,
+  push: async () => (await import('./remote.js')).push,
+  pull: async () => (await import('./remote.js')).pull,
+  agent: async () => (await import('./remote.js')).agent,
+  remote: async () => (await import('./remote.js')).remote,
 };
 
 const help = `usage: ndshm <command> [options]
@@ -30,6 +34,10 @@ commands:
   doctor               check this machine for what ndshm needs
   demo                 the 1 GiB shared-memory demo
   run -n N -- <cmd>    start N processes of <cmd> as one host group (like mpirun)
+  push <store>         publish a store to a NATS server, for other hosts
+  pull <store>         materialise a published store on this host
+  agent                keep this host's stores in step with the NATS server
+  remote ...           list, inspect, remove published stores (list|info|rm|gc)
 
 "ndshm <command> --help" describes a command.
 `;
