@@ -130,7 +130,7 @@ export function arraysToShm(name: string, arrays: object, options?: ArraysToShmO
  * The store `name` from any process of this user: the same nested structure, each array a leaf
  * { data: SharedNDArray, meta: { shape, dtype, attrs, segment } }. `using` releases all of them.
  */
-export function shmToArrays(name: string, options?: ShmToArraysOptions): StoreTree {
+export function shmToArrays(name: string, options?: ShmToArraysOptions): StoreTree & Disposable {
   const opts = checkOptions(options, ['readOnly', 'allowOtherUsers', 'format', 'cuteShmRoot'], 'shmToArrays');
   const readOnly = checkBoolean(opts.readOnly, 'readOnly', false);
   if (opts.format !== undefined && opts.format !== 'ndshm' && opts.format !== 'cute-shm') throw invalid(`format must be 'ndshm' or 'cute-shm', got ${show(opts.format)}`);
@@ -138,12 +138,12 @@ export function shmToArrays(name: string, options?: ShmToArraysOptions): StoreTr
     const tree = readNdshmStore(name, { readOnly, allowOtherUsers: opts.allowOtherUsers });
     if (tree !== undefined || opts.format === 'ndshm') {
       if (tree === undefined) throw noStore(name);
-      return tree;
+      return tree as StoreTree & Disposable;
     }
   }
   const tree = readCuteShm(validateStoreName(name), { root: opts.cuteShmRoot ?? defaultCuteShmRoot, readOnly, allowOtherUsers: checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false) });
   if (tree === undefined) throw noStore(name);
-  return tree;
+  return tree as StoreTree & Disposable; // [Symbol.dispose] releases every array (not enumerable)
 }
 
 function noStore(name: string): NdshmError {
