@@ -11,7 +11,7 @@ import { viewOf } from '../ndarray/open.js';
 import { Barrier } from '../sync/barrier.js';
 import { Counter } from '../sync/counter.js';
 import { Mutex } from '../sync/mutex.js';
-import { setOwn } from '../tree.js';
+import { descend, mapObjects } from '../tree.js';
 import { type AttachCache, blockKey, viewKey } from './attach-cache.js';
 import { type GlobInstance, describeGlobInstance, reviveGlobInstance } from './glob/attributes.js';
 
@@ -21,45 +21,9 @@ export const lentMarker = '@ndshm-v';
 export const syncMarker = '@ndshm-sync';
 export const globMarker = '@ndshm-glob';
 
-const skip = Symbol('skip');
-type Visit = (v: unknown) => unknown;
-
-function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/** A copy of `value` in which `visit` replaced what it recognises (it returns `skip` for the rest). */
-function walk(value: unknown, visit: Visit, seen: Map<object, unknown>): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  const replaced = visit(value);
-  if (replaced !== skip) return replaced;
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
-  if (seen.has(value)) return seen.get(value);
-  if (Array.isArray(value)) {
-    const out: unknown[] = [];
-    seen.set(value, out);
-    for (const item of value) out.push(walk(item, visit, seen));
-    return out;
-  }
-  if (value instanceof Map) {
-    const out = new Map();
-    seen.set(value, out);
-    for (const [k, v] of value) out.set(walk(k, visit, seen), walk(v, visit, seen));
-    return out;
-  }
-  if (value instanceof Set) {
-    const out = new Set();
-    seen.set(value, out);
-    for (const v of value) out.add(walk(v, visit, seen));
-    return out;
-  }
-  if (!isPlainObject(value)) return value;
-  const out = Object.create(Object.getPrototypeOf(value) as object | null) as Record<string, unknown>;
-  seen.set(value, out);
-  for (const [k, v] of Object.entries(value)) setOwn(out, k, walk(v, visit, seen));
-  return out;
-}
+const skip = descend;
+type Visit = (v: object) => unknown;
+const walk = mapObjects;
 
 function marker(value: object, key: string): unknown {
   return Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined;
