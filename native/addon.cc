@@ -335,17 +335,6 @@ napi_value JS_fault(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// unlink(name) -> true | false
-napi_value JS_unlink(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  Args(env, info, argv);
-  Failure f = Unlink(StringArg(env, argv[0]));
-  if (f.err) Fail(Inst(env), f);
-  napi_value result;
-  napi_get_boolean(env, f.err == 0, &result);
-  return result;
-}
-
 // rename(from, to, flags) -> true | false: renameat2 on two paths (see shm.h for the flags).
 napi_value JS_rename(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -450,7 +439,6 @@ napi_value Init(napi_env env, napi_value exports) {
       {"close", nullptr, JS_close, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"stat", nullptr, JS_stat, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"fault", nullptr, JS_fault, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"unlink", nullptr, JS_unlink, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"ownerPipe", nullptr, JS_ownerPipe, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"closeOwnerPipe", nullptr, JS_closeOwnerPipe, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"closeFd", nullptr, JS_closeFd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -109,12 +109,6 @@ Failure Unmap(void* addr, size_t len, int fd) {
   return f;
 }
 
-Failure Unlink(const std::string& name) {
-  const std::string path = ShmPath(name);
-  if (shm_unlink(path.c_str()) != 0) return Fail("shm_unlink", errno);
-  return Failure{};
-}
-
 Failure Rename(const std::string& from, const std::string& to, unsigned flags) {
   if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) != 0) return Fail("renameat2", errno);
   return Failure{};

@@ -41,7 +41,6 @@ Mapped CreateAndMap(const std::string& name, uint64_t size, unsigned mode, uint6
 Mapped OpenAndMap(const std::string& name, bool read_only, uint64_t max_len);
 
 Failure Unmap(void* addr, size_t len, int fd);
-Failure Unlink(const std::string& name);
 // renameat2(2): flags 0 (replace), RENAME_NOREPLACE (1: EEXIST if `to` exists) or RENAME_EXCHANGE
 // (2: swap the two names atomically; ENOENT if `to` does not exist). Paths, not segment names.
 Failure Rename(const std::string& from, const std::string& to, unsigned flags);

@@ -14,7 +14,6 @@ interface Addon {
   close(id: number): boolean;
   stat(id: number): boolean;
   fault(id: number): number;
-  unlink(name: string): boolean;
   rename(from: string, to: string, flags: number): boolean;
   ownerPipe(): [number, number] | undefined;
   closeOwnerPipe(writeFd: number): void;
@@ -136,10 +135,6 @@ export const enum Fault {
 /** A SIGBUS the guard caught in this mapping since it was made. */
 export function fault(id: number): Fault {
   return addon.fault(id) as Fault;
-}
-
-export function unlink(name: string): SystemFailure | undefined {
-  return addon.unlink(name) ? undefined : failure();
 }
 
 export const enum RenameFlags {
