@@ -266,7 +266,8 @@ export function blockOf(name: string | undefined, memory: { segment: Segment } |
   const h = checked.header;
   return new Block({
     name,
-    ...memory,
+    segment: 'segment' in memory ? memory.segment : undefined,
+    local: 'local' in memory ? memory.local : undefined,
     dtype: checked.dtype,
     dataOffset: h.dataOffset,
     dataLength: h.dataLength,

@@ -3,9 +3,10 @@
 import { type DType, dtype as toDType } from '../dtype.js';
 import { isNdshmError, NdshmError, show } from '../errors.js';
 import { checkBoolean, checkOptions } from '../options.js';
-import { validateName } from '../segment/names.js';
-import { elementCount } from '../shape.js';
 import * as header from '../segment/header.js';
+import { validateName } from '../segment/names.js';
+import type { Segment } from '../segment/segment.js';
+import { elementCount } from '../shape.js';
 import { type Block, adopt, blockOf, checkHeader, openBlock, openRawBlock } from './block.js';
 import { type Tracker, checkTracker } from './create.js';
 import { type SharedNDArrayHandle, checkHandle, isHandle, staleHandle } from './handle.js';
@@ -77,24 +78,45 @@ export function viewIn(block: Block, typestr: string, shape: readonly number[], 
   return { layout, dtype: dt };
 }
 
-export function openArray(target: string | SharedNDArrayHandle, options?: ArrayOpenOptions): { block: Block; layout: Layout; dtype: DType } {
+/** What an open asks for, checked before anything is mapped. */
+interface OpenRequest {
+  readonly name: string;
+  readonly handle: SharedNDArrayHandle | undefined;
+  readonly open: { readOnly: boolean; allowOtherUsers: boolean };
+  readonly manager: Tracker | undefined;
+}
+
+/** Checks the arguments of SharedNDArray.open: its options, and the handle or name. Pure. */
+function openRequest(target: string | SharedNDArrayHandle, options: ArrayOpenOptions | undefined): OpenRequest {
   const opts = checkOptions(options, ['readOnly', 'allowOtherUsers', 'manager'], 'SharedNDArray.open');
   const manager = checkTracker(opts.manager);
   const open = { readOnly: checkBoolean(opts.readOnly, 'readOnly', false), allowOtherUsers: checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false) };
   const handle = isHandle(target) ? checkHandle(target) : undefined;
-  if (handle?.raw) return openRawView(handle, open, manager);
-  const name = handle?.name ?? validateName(target, 'array name');
-  const { block, segment } = openBlock(name, open);
+  return { name: handle?.name ?? validateName(target, 'array name'), handle, open, manager };
+}
+
+/**
+ * The view an open makes of the block it mapped: the header's whole array (by name) or the handle's
+ * view, checked; a 'remote' handle's offer is taken here. On failure the caller releases the block.
+ */
+function openedView(block: Block, segment: Segment | undefined, request: OpenRequest): { layout: Layout; dtype: DType } {
+  const whole: Layout = { shape: block.base.shape, strides: block.base.strides, offset: 0 };
+  checkInside(block, whole, block.dtype, 'the header\'s shape and strides');
+  const handle = request.handle;
+  if (handle === undefined) return { layout: whole, dtype: block.dtype };
+  const view = viewOf(block, handle);
+  if (segment !== undefined && handle.scope === 'remote' && handle.offer !== undefined) adopt(block, segment, BigInt(handle.offer));
+  return view;
+}
+
+export function openArray(target: string | SharedNDArrayHandle, options?: ArrayOpenOptions): { block: Block; layout: Layout; dtype: DType } {
+  const request = openRequest(target, options);
+  if (request.handle?.raw) return openRawView(request.handle, request.open, request.manager);
+  const { block, segment } = openBlock(request.name, request.open);
   try {
-    let layout: Layout = { shape: block.base.shape, strides: block.base.strides, offset: 0 };
-    let dt = block.dtype;
-    checkInside(block, layout, dt, 'the header\'s shape and strides');
-    if (handle !== undefined) {
-      ({ layout, dtype: dt } = viewOf(block, handle));
-      if (handle.scope === 'remote' && handle.offer !== undefined) adopt(block, segment, BigInt(handle.offer));
-    }
-    manager?.track(block);
-    return { block, layout, dtype: dt };
+    const { layout, dtype } = openedView(block, segment, request);
+    request.manager?.track(block);
+    return { block, layout, dtype };
   } catch (err) {
     block.release();
     throw err;
@@ -103,11 +125,11 @@ export function openArray(target: string | SharedNDArrayHandle, options?: ArrayO
 
 /**
  * V8 compiles a function the first time it runs, and in a fresh process that, not the system calls,
- * was most of the first open. So the pure part of the open path runs once at import, over an array
+ * was most of the first open. So the pure parts of the open path run once at import, over an array
  * header and a handle made here in local memory (nothing in /dev/shm is touched, nothing is faked:
  * a block over local memory is what index arrays make): the checks of options, handle and header,
- * the dtype, the view, and the array object. Only the attach itself (Segment.open) runs for the
- * first time in the first real open.
+ * the dtype, the view, and the array object (array.ts). What runs for the first time in the first
+ * real open is the attach (openBlock, Segment.open, the addon) and the few lines that join the parts.
  */
 function primeOpenPath(): void {
   const shape = [2, 3];
@@ -118,14 +140,9 @@ function primeOpenPath(): void {
     ownerPid: 0, ownerStart: 0, ownerTag: 0n, created: 0, arrayId: 1n, offer: 0n,
   });
   header.publish(buffer);
-  const name = 'ndshm.prime';
-  const handle = checkHandle({ ndshm: 1, name, id: '1', dtype: '<f8', shape: [3], strides: [8], offset: 24, scope: 'local' });
-  checkOptions({ readOnly: false }, ['readOnly', 'allowOtherUsers', 'manager'], 'SharedNDArray.open');
-  checkBoolean(false, 'readOnly', false);
-  validateName(name, 'array name');
-  const block = blockOf(name, { local: buffer }, checkHeader(buffer, buffer.byteLength, name), false);
-  checkInside(block, { shape: block.base.shape, strides: block.base.strides, offset: 0 }, block.dtype, 'the header');
-  viewOf(block, handle);
+  const request = openRequest({ ndshm: 1, name: 'ndshm.prime', id: '1', dtype: '<f8', shape: [3], strides: [8], offset: 24, scope: 'local' }, undefined);
+  const block = blockOf(request.name, { local: buffer }, checkHeader(buffer, buffer.byteLength, request.name), false);
+  openedView(block, undefined, request);
   block.release();
 }
 

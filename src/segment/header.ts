@@ -110,9 +110,12 @@ export function publish(buffer: ArrayBuffer): void {
 }
 
 export function hasMagic(bytes: Uint8Array): boolean {
-  if (bytes.byteLength < 8) return false;
-  for (let i = 0; i < 8; i++) if (bytes[i] !== magic.charCodeAt(i)) return false;
-  return true;
+  return bytes.byteLength >= 8 && magicIn(new DataView(bytes.buffer, bytes.byteOffset, 8));
+}
+
+// The magic as two little-endian 32-bit words (see u64 below for why not one BigInt).
+function magicIn(view: DataView): boolean {
+  return view.getUint32(0, true) === 0x4853444e && view.getUint32(4, true) === 0x5252414d;
 }
 
 function bad(name: string, why: string): NdshmError {
@@ -139,11 +142,11 @@ function i64(view: DataView, at: number, name: string, field: string): number {
  */
 export function readHeader(bytes: Uint8Array, size: number, name: string): Header {
   if (size < fixedLength || bytes.byteLength < fixedLength) throw bad(name, `segment is ${size} bytes, smaller than a header`);
-  if (!hasMagic(bytes)) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!magicIn(view)) {
     const zero = bytes.subarray(0, 8).every((b) => b === 0);
     throw bad(name, zero ? 'no header yet (being created, or not an ndshm array)' : 'no ndshm magic (not an ndshm array)');
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(offsets.version, true);
   if (version !== formatVersion) throw bad(name, `format version ${version} (this ndshm reads version ${formatVersion})`);
   const ndim = view.getUint32(offsets.ndim, true);

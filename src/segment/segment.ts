@@ -38,7 +38,8 @@ export interface SegmentInfo {
 }
 
 const myUid = process.getuid?.() ?? -1;
-let constructing = false;
+// Only this module can make a Segment: the constructor wants this value.
+const maker = Symbol('Segment');
 
 /** Inside ndshm: Segment.open for a name up to 255 characters (a segment another tool named). */
 export let openForeignSegment: (name: string, readOnly: boolean, allowOtherUsers: boolean) => Segment;
@@ -58,8 +59,8 @@ export class Segment {
   #id: number;
   #buffer: ArrayBuffer | undefined;
 
-  private constructor(name: string, m: native.Mapped, readOnly: boolean, created: boolean) {
-    if (!constructing) throw invalid('segments are made by Segment.create() and Segment.open(), not by new');
+  private constructor(key: symbol, name: string, m: native.Mapped, readOnly: boolean, created: boolean) {
+    if (key !== maker) throw invalid('segments are made by Segment.create() and Segment.open(), not by new');
     this.name = name;
     this.byteLength = m.size;
     this.inode = m.ino;
@@ -90,7 +91,7 @@ export class Segment {
     const m = native.create(name, size, mode);
     if (native.isFailure(m)) throw systemError(m, name, size);
     if (!persistent) lifetime.own(name, m.ino);
-    return Segment.#make(name, m, false, true);
+    return new Segment(maker, name, m, false, true);
   }
 
   /**
@@ -102,15 +103,6 @@ export class Segment {
     const opts = checkOptions(options, ['readOnly', 'allowOtherUsers'], 'Segment.open');
     validateName(name);
     return Segment.#open(name, checkBoolean(opts.readOnly, 'readOnly', false), checkBoolean(opts.allowOtherUsers, 'allowOtherUsers', false));
-  }
-
-  static #make(name: string, m: native.Mapped, readOnly: boolean, created: boolean): Segment {
-    constructing = true;
-    try {
-      return new Segment(name, m, readOnly, created);
-    } finally {
-      constructing = false;
-    }
   }
 
   static {
@@ -127,7 +119,7 @@ export class Segment {
   static #open(name: string, readOnly: boolean, allowOtherUsers: boolean): Segment {
     const m = native.open(name, readOnly);
     if (native.isFailure(m)) throw systemError(m, name, m.size);
-    const segment = Segment.#make(name, m, readOnly, false);
+    const segment = new Segment(maker, name, m, readOnly, false);
     if (!allowOtherUsers && myUid !== -1 && m.uid !== myUid) {
       segment.close();
       throw new NdshmError(
