@@ -140,7 +140,7 @@ export class ReplicaAgent implements AsyncDisposable {
     if (this.#stopped) return;
     try {
       const names = new Set<string>();
-      for (const key of await listKeys(this.#engine.stores, undefined, 'listing the store manifests')) {
+      for (const key of await listKeys(this.#engine, 'stores', undefined, 'listing the store manifests')) {
         const name = storeOfKey(key);
         if (name !== undefined && this.#wants(name)) names.add(name);
       }

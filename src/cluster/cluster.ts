@@ -411,8 +411,7 @@ export class Cluster implements AsyncDisposable {
   /** Every remote store, including those whose manifests this host refuses (with the reason). */
   async listAll(): Promise<RemoteListing[]> {
     this.#check('list');
-    const kv = this.#engine.stores;
-    const keys = await listKeys(kv, undefined, 'listing the store manifests');
+    const keys = await listKeys(this.#engine, 'stores', undefined, 'listing the store manifests');
     const out: RemoteListing[] = [];
     for (const key of keys.sort()) {
       const name = storeOfKey(key);
@@ -623,7 +622,7 @@ export class Cluster implements AsyncDisposable {
     const engine = this.#engine;
     return engineCall('collecting garbage', async () => {
       const referenced = new Set<string>();
-      for (const key of await listKeys(engine.stores, undefined, 'listing the store manifests')) {
+      for (const key of await listKeys(engine, 'stores', undefined, 'listing the store manifests')) {
         const name = storeOfKey(key);
         const e = await engine.stores.get(key);
         if (name === undefined || e === null || e.operation !== 'PUT') continue;

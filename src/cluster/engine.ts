@@ -92,26 +92,25 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
 }
 
 /**
- * The keys of a KV bucket (matching `filter`), each once (a key updated while it is listed comes
- * twice from nats.js). The listing is given up after `timeoutMs`: EREMOTE, never a hang.
+ * The keys of a KV bucket that hold (or held) a value, matching `filter` (a subject pattern, "*" one
+ * token). One STREAM.INFO request with a subjects filter (paged by nats.js), not nats.js's `kv.keys()`:
+ * that one starts an ordered push consumer whose server-side consumer pushes before the client
+ * subscribes, so a listing could lose the first keys and then wait for a 30 s heartbeat (seen in CI).
+ * A deleted key still has its tombstone: callers read each key and skip those not 'PUT'. Given up
+ * after `timeoutMs`: EREMOTE, never a hang.
  */
-export async function listKeys(kv: KV, filter: string | undefined, what: string, timeoutMs = 30_000): Promise<string[]> {
-  const iter = await engineCall(what, () => kv.keys(filter));
-  const keys = new Set<string>();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    iter.stop();
-  }, timeoutMs);
-  try {
-    for await (const k of iter) keys.add(k);
-  } catch (err) {
-    throw remoteError(err, what);
-  } finally {
-    clearTimeout(timer);
-  }
-  if (timedOut) throw new NdshmError('EREMOTE', `${what}: no answer within ${timeoutMs} ms`);
-  return [...keys];
+export async function listKeys(engine: Engine, kv: 'stores' | 'hosts', filter: string | undefined, what: string, timeoutMs = 30_000): Promise<string[]> {
+  const bucket = `${engine.bucket}-${kv}`;
+  const prefix = `$KV.${bucket}.`;
+  const info = await withinMs(
+    engineCall(what, () => engine.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter ?? '>'}` })),
+    timeoutMs,
+    what,
+  );
+  const subjects = info.state.subjects ?? {};
+  return Object.keys(subjects)
+    .filter((s) => s.startsWith(prefix) && s.length > prefix.length)
+    .map((s) => s.slice(prefix.length));
 }
 
 /** `p`, or EREMOTE after `timeoutMs`. */

@@ -71,7 +71,7 @@ export async function reportState(engine: Engine, s: Omit<ReplicaState, 'at' | '
 export async function hostStates(engine: Engine, store: string): Promise<ReplicaState[]> {
   const out: ReplicaState[] = [];
   const suffix = `.${hostStateKey('x', store).split('.')[1]}`;
-  for (const key of await listKeys(engine.hosts, `*${suffix}`, 'listing the host states')) {
+  for (const key of await listKeys(engine, 'hosts', `*${suffix}`, 'listing the host states')) {
     const e = await engine.hosts.get(key);
     if (e === null || e.operation !== 'PUT') continue;
     const s = decodeState(key, e.value);
