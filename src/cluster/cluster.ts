@@ -26,7 +26,7 @@ import { validateStoreName } from '../stores/names.js';
 import { readManifest } from '../stores/published.js';
 import { type StoreTree, releaseArrays } from '../stores/read.js';
 import { Claim, waitForClaim } from './claim.js';
-import { type Engine, checkBucket, checkHostId, engineCall, hostIdFrom, listKeys, openEngine, storeKey, storeOfKey, withinMs } from './engine.js';
+import { type Engine, checkBucket, checkHostId, engineCall, hostIdFrom, listKeys, listObjects, openEngine, storeKey, storeOfKey } from './engine.js';
 import { type ClusterStats, type FetchContext, abortedError, materialise } from './fetch.js';
 import { type ReplicaState, hostFailure, hostStates, reportState } from './hosts.js';
 import { isCurrent, localState, mayReplace } from './local.js';
@@ -634,7 +634,7 @@ export class Cluster implements AsyncDisposable {
         }
       }
       const now = Date.now();
-      const infos = await withinMs(engine.os.list(), 60_000, 'listing the objects');
+      const infos = await listObjects(engine, 'listing the objects');
       const groups = new Map<string, { names: string[]; bytes: number; newest: number }>();
       for (const info of infos) {
         const p = parseObjectName(info.name);
@@ -644,7 +644,7 @@ export class Cluster implements AsyncDisposable {
         const g = groups.get(gen) ?? { names: [], bytes: 0, newest: 0 };
         g.names.push(info.name);
         g.bytes += info.size;
-        g.newest = Math.max(g.newest, Date.parse(info.mtime) || now);
+        g.newest = Math.max(g.newest, info.mtime);
         groups.set(gen, g);
       }
       const out: RemoteGcEntry[] = [];
@@ -654,7 +654,7 @@ export class Cluster implements AsyncDisposable {
         out.push({ what: gen, objects: g.names.length, bytes: g.bytes, reason: 'no manifest names this generation', removed });
       }
       // Chunks of puts that died before their metadata was written (a killed publisher).
-      const owners = new Set(infos.map((i) => i.nuid));
+      const owners = new Set(infos.filter((i) => !i.deleted).map((i) => i.nuid));
       const si = await engine.jsm.streams.info(engine.objectStream, { subjects_filter: `$O.${engine.bucket}.C.>` });
       for (const [subject, count] of Object.entries(si.state.subjects ?? {})) {
         const nuid = subject.slice(`$O.${engine.bucket}.C.`.length);

@@ -113,6 +113,52 @@ export async function listKeys(engine: Engine, kv: 'stores' | 'hosts', filter: s
     .map((s) => s.slice(prefix.length));
 }
 
+/** An object of the object store, as its metadata message says (untrusted: fields checked). */
+export interface ObjectEntry {
+  readonly name: string;
+  readonly nuid: string;
+  readonly size: number;
+  /** Milliseconds since the epoch. */
+  readonly mtime: number;
+  readonly deleted: boolean;
+}
+
+/**
+ * Every object of the object store, from its last metadata message: one STREAM.INFO request for the
+ * metadata subjects, then one direct read per object. Not nats.js's `os.list()`, which watches through
+ * the same ordered push consumer as `kv.keys()` and could miss an object (whose chunks gc would then
+ * take for orphans). Metadata nobody can parse is left out.
+ */
+export async function listObjects(engine: Engine, what: string, timeoutMs = 60_000): Promise<ObjectEntry[]> {
+  const prefix = `$O.${engine.bucket}.M.`;
+  const deadline = Date.now() + timeoutMs;
+  const left = (): number => Math.max(1, deadline - Date.now());
+  const si = await withinMs(engineCall(what, () => engine.jsm.streams.info(engine.objectStream, { subjects_filter: `${prefix}>` })), left(), what);
+  const out: ObjectEntry[] = [];
+  for (const subject of Object.keys(si.state.subjects ?? {})) {
+    const m = await withinMs(engineCall(what, () => engine.jsm.streams.getMessage(engine.objectStream, { last_by_subj: subject })), left(), what);
+    if (m === null) continue;
+    let o: unknown;
+    try {
+      o = m.json();
+    } catch {
+      continue;
+    }
+    if (typeof o !== 'object' || o === null) continue;
+    const { name, nuid, size, mtime, deleted } = o as Record<string, unknown>;
+    if (typeof name !== 'string' || typeof nuid !== 'string') continue;
+    const at = typeof mtime === 'string' ? Date.parse(mtime) : Number.NaN;
+    out.push({
+      name,
+      nuid,
+      size: typeof size === 'number' && Number.isSafeInteger(size) && size >= 0 ? size : 0,
+      mtime: Number.isFinite(at) ? at : m.time.getTime(),
+      deleted: deleted === true,
+    });
+  }
+  return out;
+}
+
 /** `p`, or EREMOTE after `timeoutMs`. */
 export async function withinMs<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   p.catch(() => undefined);
