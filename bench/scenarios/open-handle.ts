@@ -188,6 +188,13 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
         'ndshm.py, before the clock starts; the figure is the first open alone, which in a new process also pays for V8 ' +
         'running that JavaScript for the first time (the library runs the open path once at import, over a header in local ' +
         'memory, to reduce that). The three alternate, each in its own process every round.',
+      'Why the first open misses its target (measured with `node --log-function-events` and probes on this machine): the ' +
+        'time is V8 compiling and first running the ~11 functions that can only run against a real mapping (the open ' +
+        'itself, the addon call, the Segment and its buffer), about 13 µs each for a small function and 20–50 µs for a ' +
+        'large one, plus ~60 µs for the first Node-API call; even with those primed by one real open at import, the next ' +
+        'open costs ~200 µs in the interpreter. The release before the hardening met more of it by opening an absent name ' +
+        'and building a Segment without a mapping at import; both were removed, since a reader may not touch names it was ' +
+        'not given and no Segment may exist without a mapping.',
       `Warm loop: ${warmup} untimed iterations and a full GC first; open and release are timed separately; each figure is the ` +
         `median over ${runs} processes (min–max across them) of that process's per-iteration median or 90th percentile; ` +
         'the handle loop and the Segment.open loop (bench/children/attach-loop.ts) alternate.',
