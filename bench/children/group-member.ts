@@ -1,7 +1,7 @@
 // A member of the host-group scenarios, forked with an IPC channel. The first message configures it:
-//   {op: 'barrier', name, size, rank, rounds}   HostGroup.barrier() rounds
-//   {op: 'ipc', rounds}                          a barrier through the parent: send {arrive}, wait for {pass}
-//   {op: 'raw', handle, rounds}                  the sync Barrier alone (Barrier.open(handle), await wait())
+//   {op: 'barrier', name, size, rank, warmup, rounds}   HostGroup.barrier(): warmup untimed, then rounds
+//   {op: 'ipc', warmup, rounds}                  a barrier through the parent: send {arrive}, wait for {pass}
+//   {op: 'raw', handle, warmup, rounds}          the sync Barrier alone (Barrier.open(handle), await wait())
 //   {op: 'create', name, size, rank, bytes, iterations}
 //                                                 per iteration: barrier, then time a collective
 //                                                 createSharedNdarray (zeroOut), then clean up
@@ -21,6 +21,7 @@ interface Config {
   name?: string;
   size?: number;
   rank?: number;
+  warmup?: number;
   rounds?: number;
   bytes?: number;
   iterations?: number;
@@ -62,7 +63,7 @@ switch (config.op) {
     const g = await HostGroup.join(config.name!, { size: config.size!, rank: config.rank!, timeout: 60_000 });
     send({ ready: true });
     await next();
-    await g.barrier();
+    for (let r = 0; r < config.warmup!; r++) await g.barrier();
     const start = process.hrtime.bigint();
     for (let r = 0; r < config.rounds!; r++) await g.barrier();
     send({ us: Number(process.hrtime.bigint() - start) / 1000 / config.rounds! });
@@ -74,7 +75,7 @@ switch (config.op) {
     const b = Barrier.open(config.handle!);
     send({ ready: true });
     await next();
-    await b.wait();
+    for (let r = 0; r < config.warmup!; r++) await b.wait();
     const start = process.hrtime.bigint();
     for (let r = 0; r < config.rounds!; r++) await b.wait();
     send({ us: Number(process.hrtime.bigint() - start) / 1000 / config.rounds! });
@@ -89,7 +90,7 @@ switch (config.op) {
       send({ arrive: true });
       return next();
     };
-    await round();
+    for (let r = 0; r < config.warmup!; r++) await round();
     const start = process.hrtime.bigint();
     for (let r = 0; r < config.rounds!; r++) await round();
     send({ us: Number(process.hrtime.bigint() - start) / 1000 / config.rounds! });

@@ -1,13 +1,15 @@
 // A member of the barrier scenario, forked with an IPC channel. First message: {op: 'barrier', handle,
-// rounds, mode: 'sync' | 'async'} (ndshm's Barrier, waitSync or wait) or {op: 'ipc', rounds} (a barrier
-// through the parent: send {arrive}, wait for {pass}). It says {ready}, waits for {go}, passes one
-// round untimed (everyone is in step after it), then times `rounds` rounds and says {us} per round.
+// warmup, rounds, mode: 'sync' | 'async'} (ndshm's Barrier, waitSync or wait) or {op: 'ipc', warmup,
+// rounds} (a barrier through the parent: send {arrive}, wait for {pass}). It says {ready}, waits for
+// {go}, passes `warmup` rounds untimed (everyone in step and the code compiled), then times `rounds`
+// rounds and says {us} per round.
 
 import { Barrier, type SyncHandle } from '../../src/index.js';
 
 interface Config {
   op: 'barrier' | 'ipc';
   handle?: SyncHandle;
+  warmup: number;
   rounds: number;
   mode?: 'sync' | 'async';
 }
@@ -38,7 +40,7 @@ if (config.op === 'barrier') {
 }
 process.send!({ ready: true });
 await next(); // {go}
-await round();
+for (let r = 0; r < config.warmup; r++) await round();
 const start = process.hrtime.bigint();
 for (let r = 0; r < config.rounds; r++) await round();
 const us = Number(process.hrtime.bigint() - start) / 1000 / config.rounds;

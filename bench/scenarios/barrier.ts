@@ -13,16 +13,16 @@ export const order = 82;
 
 type Kind = 'sync' | 'async' | 'ipc';
 
-/** One run: `n` fresh processes pass `rounds` timed rounds; the slowest member's µs per round. */
-async function oneRun(kind: Kind, n: number, rounds: number): Promise<number> {
+/** One run: `n` fresh processes pass `warmup` untimed and `rounds` timed rounds; the slowest member's µs per round. */
+async function oneRun(kind: Kind, n: number, warmup: number, rounds: number): Promise<number> {
   const barrier = kind === 'ipc' ? undefined : Barrier.create(n, { name: benchName('barrier'), member: false });
   const children = Array.from({ length: n }, () => new Forked('sync-barrier.js'));
   try {
-    for (const c of children) c.send(kind === 'ipc' ? { op: 'ipc', rounds } : { op: 'barrier', handle: barrier!.handle, rounds, mode: kind });
+    for (const c of children) c.send(kind === 'ipc' ? { op: 'ipc', warmup, rounds } : { op: 'barrier', handle: barrier!.handle, warmup, rounds, mode: kind });
     for (const c of children) await c.next();
     for (const c of children) c.send({ go: true });
     if (kind === 'ipc') {
-      for (let r = 0; r <= rounds; r++) {
+      for (let r = 0; r < warmup + rounds; r++) {
         for (const c of children) await c.next(); // {arrive}
         for (const c of children) c.send({ pass: true });
       }
@@ -39,12 +39,13 @@ async function oneRun(kind: Kind, n: number, rounds: number): Promise<number> {
 export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const runs = options.runs ?? (options.quick ? 2 : 7);
   const rounds = options.quick ? 200 : 2000;
+  const warmup = options.quick ? 50 : 500;
   const rows: Row[] = [];
   for (const n of [2, 4]) {
     const us: Record<Kind, number[]> = { sync: [], async: [], ipc: [] };
     for (let r = 0; r < runs; r++) {
       const order: Kind[] = r % 2 === 0 ? ['sync', 'async', 'ipc'] : ['ipc', 'async', 'sync'];
-      for (const kind of order) us[kind].push(await oneRun(kind, n, rounds));
+      for (const kind of order) us[kind].push(await oneRun(kind, n, warmup, rounds));
     }
     const ipc = summarize(us.ipc);
     for (const kind of ['sync', 'async'] as const) {
@@ -59,7 +60,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     }
   }
   const notes = [
-    'Each run starts fresh processes; they pass one untimed round, then time their rounds; the figure is the slowest ' +
+    `Each run starts fresh processes; they pass ${warmup} untimed rounds (every kind alike: the processes in step, the code compiled), then time their rounds; the figure is the slowest ` +
       'member\'s time per round. The barrier\'s creator (this process) takes no member slot. Kinds alternate run by run.',
     'A round of the ndshm barrier is one compare-and-swap per member on one shared word; the last arriver starts the next ' +
       'generation and wakes the sleepers with one FUTEX_WAKE; the others spin for 200 loads, then sleep on the word ' +
