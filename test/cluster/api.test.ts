@@ -77,6 +77,46 @@ describe('Cluster API', { skip }, () => {
     assert.deepEqual(await a.gc({ graceMs: 0, dryRun: true }), []);
   });
 
+  it('list() names every store while another publisher overwrites them (a listing is a snapshot)', async () => {
+    // nats.js's kv.keys() streams through a consumer that could end before a key being updated came
+    // by: a store missing from a listing. Listings run here while another connection overwrites
+    // every store.
+    const bucket = freshBucket('snap');
+    const a = await fx.connect({ bucket, hostId: 'a', graceMs: 60_000 });
+    const b = await fx.connect({ bucket, hostId: 'b', graceMs: 60_000 });
+    const names = ['s0', 's1', 's2', 's3'];
+    for (const n of names) await a.publish(n, { x: new Float64Array(16) });
+    let stop = false;
+    let overwrites = 0;
+    const writers = [0, 1].map((w) =>
+      (async () => {
+        for (let i = w; !stop; i += 2) {
+          await b.publish(names[i % names.length]!, { x: new Float64Array(16).fill(i) }, { overwrite: true });
+          overwrites++;
+        }
+      })(),
+    );
+    try {
+      // three listers at once, 100 listings each
+      await Promise.all(
+        [0, 1, 2].map(async (l) => {
+          for (let round = 0; round < 100; round++) {
+            const listed = (await a.list()).map((s) => s.name).sort();
+            assert.deepEqual(listed, names, `lister ${l}, listing ${round} (after ${overwrites} overwrites)`);
+          }
+        }),
+      );
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+    assert.ok(overwrites > 0, 'the listings ran while stores were overwritten');
+    for (const n of names) {
+      using t = await a.open(n);
+      assert.equal((t['x'] as StoreLeaf).data.data.length, 16);
+    }
+  });
+
   it('a failed (aborted) publication leaves no manifest and no objects; gc removes what a killed publisher left', async () => {
     const bucket = freshBucket('fail');
     const c = await fx.connect({ bucket, hostId: 'self', chunkSize: 1 << 20 });
