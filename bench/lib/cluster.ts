@@ -1,14 +1,9 @@
-// What the replicate scenario needs around ndshm/cluster: a private nats-server on 127.0.0.1 (free
-// port, temporary store, max_payload 8 MB) and simulated hosts (a mount namespace each with a private
-// tmpfs on /dev/shm, made with unshare -m; processes started in it with nsenter -m). Root only.
+// What the replicate scenario needs around ndshm/cluster besides the tests' nats-server
+// (test/cluster/server.ts): simulated hosts (a mount namespace each with a private tmpfs on
+// /dev/shm, made with unshare -m; processes started in it with nsenter -m). Root only.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const childrenDir = fileURLToPath(new URL('../children/', import.meta.url));
@@ -20,75 +15,6 @@ export function clusterBenchUnavailable(): string | undefined {
   if (r.status !== 0) return 'simulated hosts need unshare -m (root)';
   if (spawnSync('sh', ['-c', 'command -v nsenter'], { encoding: 'utf8' }).stdout.trim() === '') return 'simulated hosts need nsenter';
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export class BenchServer {
-  readonly dir: string;
-  readonly port: number;
-  readonly monitor: number;
-  readonly #proc: ChildProcess;
-
-  private constructor(dir: string, port: number, monitor: number, proc: ChildProcess) {
-    this.dir = dir;
-    this.port = port;
-    this.monitor = monitor;
-    this.#proc = proc;
-  }
-
-  static async start(): Promise<BenchServer> {
-    const dir = mkdtempSync(join(tmpdir(), 'ndshm-bench-nats-'));
-    const port = await freePort();
-    const monitor = await freePort();
-    writeFileSync(
-      join(dir, 'nats.conf'),
-      `listen: 127.0.0.1:${port}\nhttp: 127.0.0.1:${monitor}\nmax_payload: 8MB\nmax_pending: 64MB\njetstream { store_dir: "${join(dir, 'js')}" }\n`,
-    );
-    const proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'nats-server', '-c', join(dir, 'nats.conf'), '-l', join(dir, 'server.log')], { stdio: 'ignore' });
-    const s = new BenchServer(dir, port, monitor, proc);
-    const start = Date.now();
-    for (;;) {
-      if (proc.exitCode !== null || Date.now() - start > 15_000) {
-        await s.stop();
-        throw new Error(`nats-server did not start: ${readFileSync(join(dir, 'server.log'), 'utf8').slice(-1000)}`);
-      }
-      try {
-        if ((await fetch(`http://127.0.0.1:${monitor}/jsz`)).ok) break;
-      } catch {
-        // not yet
-      }
-      await sleep(20);
-    }
-    return s;
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-
-  /** Bytes the server has sent to its clients so far (/varz out_bytes). */
-  async outBytes(): Promise<number> {
-    return ((await (await fetch(`http://127.0.0.1:${this.monitor}/varz`)).json()) as { out_bytes: number }).out_bytes;
-  }
-
-  async stop(): Promise<void> {
-    if (this.#proc.exitCode === null && this.#proc.signalCode === null) {
-      const exited = new Promise((r) => this.#proc.once('exit', r));
-      this.#proc.kill('SIGTERM');
-      await exited;
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
 }
 
 /** A process talking JSON lines (requests on stdin, answers on stdout). */

@@ -16,7 +16,8 @@ import { connect } from '@nats-io/transport-node';
 
 import { Cluster } from '../../src/cluster/index.js';
 import { type StoreLeaf, arraysToShm, releaseArrays, shmToArrays, shmToNpy, unlink } from '../../src/index.js';
-import { BenchHost, BenchServer, type LineChild, clusterBenchUnavailable } from '../lib/cluster.js';
+import { NatsServer } from '../../test/cluster/server.js';
+import { BenchHost, type LineChild, clusterBenchUnavailable } from '../lib/cluster.js';
 import { benchTempDir } from '../lib/loads.js';
 import { type Row, type ScenarioOptions, type ScenarioResult, figure, num, ratio, target } from '../lib/report.js';
 import { benchName } from '../lib/shm.js';
@@ -49,7 +50,7 @@ interface Trial {
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-async function trial(side: Side, hosts: number, workers: number, ctx: { server: BenchServer; bucket: string; store: string; object: string; npy: string; size: number; count: number }): Promise<Trial> {
+async function trial(side: Side, hosts: number, workers: number, ctx: { server: NatsServer; bucket: string; store: string; object: string; npy: string; size: number; count: number }): Promise<Trial> {
   const made: BenchHost[] = [];
   const children: LineChild[][] = [];
   try {
@@ -62,7 +63,7 @@ async function trial(side: Side, hosts: number, workers: number, ctx: { server: 
       );
     }
     await Promise.all(children.flat().map((c) => c.next<{ ready: boolean }>()));
-    const before = await ctx.server.outBytes();
+    const before = (await ctx.server.varz()).out_bytes;
     const start = performance.now();
     if (side === 'c') {
       const loads = await Promise.all(made.map((h) => h.run([process.execPath, cli, 'load', ctx.store, ctx.npy, '--no-progress'])));
@@ -72,7 +73,7 @@ async function trial(side: Side, hosts: number, workers: number, ctx: { server: 
     for (const w of children.flat()) w.send({ op: 'go' });
     const got = await Promise.all(answers.map((a) => Promise.all(a)));
     const ms = performance.now() - start;
-    const sent = (await ctx.server.outBytes()) - before;
+    const sent = ((await ctx.server.varz()).out_bytes) - before;
     for (const [h, hostAnswers] of got.entries()) {
       for (const a of hostAnswers) {
         if (a.sum !== patternSum(a.from, a.to)) throw new Error(`side ${side}: a worker of host ${h} summed [${a.from}, ${a.to}) to ${a.sum}, expected ${patternSum(a.from, a.to)}`);
@@ -128,7 +129,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
   const runs = options.runs ?? 1;
   const grid: [number, number][] = options.quick ? [[1, 1], [2, 3]] : [[1, 1], [1, 3], [2, 1], [2, 3], [3, 1], [3, 3]];
 
-  const server = await BenchServer.start();
+  const server = await NatsServer.start();
   const temp = benchTempDir('replicate');
   const local = benchName('src');
   const bucket = `bench${process.pid}`;
@@ -244,7 +245,7 @@ export async function run(options: ScenarioOptions): Promise<ScenarioResult> {
     } catch {
       // not made
     }
-    await server.stop();
+    await server.destroy();
     temp.remove();
   }
 }
