@@ -13,6 +13,7 @@
 // 'report' with their smaps_rollup while still holding their memory, and end on 'exit'.
 
 import { Barrier, HostGroup, LocalNdarray, ResourceAllocation, type SyncHandle, cleanupSharedNdarray, createSharedNdarray } from '../../src/index.js';
+import { next, send } from '../lib/parent.js';
 import { readSmaps } from '../lib/smaps.js';
 import { sumFloat64, warmUpSum } from '../lib/sum.js';
 
@@ -28,17 +29,6 @@ interface Config {
   handle?: SyncHandle;
 }
 
-const inbox: unknown[] = [];
-let waiting: ((m: unknown) => void) | undefined;
-process.on('message', (m) => {
-  if (waiting) {
-    const w = waiting;
-    waiting = undefined;
-    w(m);
-  } else inbox.push(m);
-});
-const next = (): Promise<unknown> => (inbox.length > 0 ? Promise.resolve(inbox.shift()) : new Promise((r) => (waiting = r)));
-const send = (m: unknown): void => void process.send!(m as object);
 
 /** Holds what it holds until the parent has read its memory. */
 async function reportAndExit(release: () => Promise<void> | void): Promise<void> {

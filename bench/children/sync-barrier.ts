@@ -5,6 +5,7 @@
 // rounds and says {us} per round.
 
 import { Barrier, type SyncHandle } from '../../src/index.js';
+import { next } from '../lib/parent.js';
 
 interface Config {
   op: 'barrier' | 'ipc';
@@ -14,16 +15,6 @@ interface Config {
   mode?: 'sync' | 'async';
 }
 
-const inbox: unknown[] = [];
-let waiting: ((m: unknown) => void) | undefined;
-process.on('message', (m) => {
-  if (waiting) {
-    const w = waiting;
-    waiting = undefined;
-    w(m);
-  } else inbox.push(m);
-});
-const next = (): Promise<unknown> => (inbox.length > 0 ? Promise.resolve(inbox.shift()) : new Promise((r) => (waiting = r)));
 
 const config = (await next()) as Config;
 let round: () => Promise<unknown> | number;

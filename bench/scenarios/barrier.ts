@@ -3,7 +3,7 @@
 // answers {pass} to all once everyone has arrived).
 
 import { Barrier } from '../../src/index.js';
-import { Forked, killAll } from '../lib/forked.js';
+import { slowestMemberUs } from '../lib/rounds.js';
 import { type Row, type ScenarioOptions, type ScenarioResult, figure, ratio, target } from '../lib/report.js';
 import { benchName } from '../lib/shm.js';
 import { summarize } from '../lib/stats.js';
@@ -16,22 +16,10 @@ type Kind = 'sync' | 'async' | 'ipc';
 /** One run: `n` fresh processes pass `warmup` untimed and `rounds` timed rounds; the slowest member's µs per round. */
 async function oneRun(kind: Kind, n: number, warmup: number, rounds: number): Promise<number> {
   const barrier = kind === 'ipc' ? undefined : Barrier.create(n, { name: benchName('barrier'), member: false });
-  const children = Array.from({ length: n }, () => new Forked('sync-barrier.js'));
   try {
-    for (const c of children) c.send(kind === 'ipc' ? { op: 'ipc', warmup, rounds } : { op: 'barrier', handle: barrier!.handle, warmup, rounds, mode: kind });
-    for (const c of children) await c.next();
-    for (const c of children) c.send({ go: true });
-    if (kind === 'ipc') {
-      for (let r = 0; r < warmup + rounds; r++) {
-        for (const c of children) await c.next(); // {arrive}
-        for (const c of children) c.send({ pass: true });
-      }
-    }
-    const results = await Promise.all(children.map((c) => c.next<{ us: number }>()));
-    await Promise.all(children.map((c) => c.exited()));
-    return Math.max(...results.map((x) => x.us));
+    const config = kind === 'ipc' ? { op: 'ipc', warmup, rounds } : { op: 'barrier', handle: barrier!.handle, warmup, rounds, mode: kind };
+    return await slowestMemberUs('sync-barrier.js', Array.from({ length: n }, () => config), kind === 'ipc' ? warmup + rounds : 0);
   } finally {
-    await killAll(children);
     barrier?.close();
   }
 }

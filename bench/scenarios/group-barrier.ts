@@ -3,9 +3,9 @@
 // answers {pass} to all once everyone has arrived).
 
 import { Barrier } from '../../src/index.js';
-import { Forked, killAll } from '../lib/forked.js';
 import { benchGroupName } from '../lib/group.js';
 import { type Row, type ScenarioOptions, type ScenarioResult, figure, none, num, ratio, target } from '../lib/report.js';
+import { slowestMemberUs } from '../lib/rounds.js';
 import { summarize } from '../lib/stats.js';
 
 export const title = 'Host group: barrier() of 2 and 4 processes';
@@ -17,24 +17,12 @@ type Kind = 'group' | 'raw' | 'ipc';
 async function oneRun(kind: Kind, n: number, warmup: number, rounds: number): Promise<number> {
   const name = benchGroupName('bar');
   const raw = kind === 'raw' ? Barrier.create(n, { member: false }) : undefined;
-  const children = Array.from({ length: n }, () => new Forked('group-member.js'));
   try {
-    children.forEach((c, rank) =>
-      c.send(kind === 'ipc' ? { op: 'ipc', warmup, rounds } : kind === 'raw' ? { op: 'raw', handle: raw!.handle, warmup, rounds } : { op: 'barrier', name, size: n, rank, warmup, rounds }),
+    const configs = Array.from({ length: n }, (_, rank) =>
+      kind === 'ipc' ? { op: 'ipc', warmup, rounds } : kind === 'raw' ? { op: 'raw', handle: raw!.handle, warmup, rounds } : { op: 'barrier', name, size: n, rank, warmup, rounds },
     );
-    for (const c of children) await c.next();
-    for (const c of children) c.send({ go: true });
-    if (kind === 'ipc') {
-      for (let r = 0; r < warmup + rounds; r++) {
-        for (const c of children) await c.next(); // {arrive}
-        for (const c of children) c.send({ pass: true });
-      }
-    }
-    const results = await Promise.all(children.map((c) => c.next<{ us: number }>()));
-    await Promise.all(children.map((c) => c.exited()));
-    return Math.max(...results.map((x) => x.us));
+    return await slowestMemberUs('group-member.js', configs, kind === 'ipc' ? warmup + rounds : 0);
   } finally {
-    await killAll(children);
     raw?.close();
   }
 }
