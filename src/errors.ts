@@ -147,7 +147,11 @@ export function show(value: unknown): string {
   } catch {
     // a throwing getter or proxy trap: say what it is instead
   }
-  return Object.prototype.toString.call(value);
+  try {
+    return Object.prototype.toString.call(value);
+  } catch {
+    return 'an object'; // a revoked proxy, or one whose get trap throws
+  }
 }
 
 export function invalid(message: string, segment?: string): NdshmError {

@@ -1,8 +1,12 @@
 // Atomic publication: the one function by which ndshm makes a complete file, or shared-memory
 // object, appear under its final name (store manifests, cute-shm TOML files, exported .npy/.npz).
 
+import { linkSync, lstatSync, unlinkSync } from 'node:fs';
+
 import { NdshmError, codeForErrno, errnoName } from './errors.js';
 import * as native from './native.js';
+
+const unsupported = (why: string): boolean => why === 'EINVAL' || why === 'ENOSYS' || why === 'ENOTSUP' || why === 'EOPNOTSUPP';
 
 /** How publishAtomically gives `temp` the name `final`. */
 export type PublishMode = 'create' | 'replace';
@@ -22,14 +26,34 @@ export function publishAtomically(temp: string, final: string, mode: PublishMode
   if (mode === 'create') {
     const f = native.rename(temp, final, native.RenameFlags.NoReplace);
     if (f === undefined) return { exchanged: false };
-    throw publishError(f, final);
+    if (!unsupported(errnoName(f.errno))) throw publishError(f, final);
+    // A filesystem without RENAME_NOREPLACE (NFS, CIFS, many FUSE ones): link() fails with EEXIST
+    // just as atomically; then the temporary name goes.
+    try {
+      linkSync(temp, final);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new NdshmError(codeForErrno(code), code === 'EEXIST' ? `"${final}" already exists` : `cannot publish "${final}" (link: ${code})`, { syscall: 'link', cause: err });
+    }
+    try {
+      unlinkSync(temp);
+    } catch {
+      // published; a leftover temporary name is the only cost
+    }
+    return { exchanged: false };
   }
   // Another writer may create or remove `final` between two attempts; each attempt is atomic.
   for (let attempt = 0; ; attempt++) {
     const exchanged = native.rename(temp, final, native.RenameFlags.Exchange);
-    if (exchanged === undefined) return { exchanged: true };
+    if (exchanged === undefined) {
+      // RENAME_EXCHANGE also swaps a file with a directory (or any other kind of file), where a
+      // rename would have failed: put that back, and refuse.
+      if (isRegular(temp)) return { exchanged: true };
+      native.rename(temp, final, native.RenameFlags.Exchange);
+      throw new NdshmError('EFTYPE', `cannot publish "${final}": it is not a regular file`, { syscall: 'renameat2' });
+    }
     const why = errnoName(exchanged.errno);
-    if (why === 'EINVAL' || why === 'ENOSYS' || why === 'ENOTSUP' || why === 'EOPNOTSUPP') {
+    if (unsupported(why)) {
       const renamed = native.rename(temp, final, native.RenameFlags.Replace);
       if (renamed === undefined) return { exchanged: false };
       throw publishError(renamed, final);
@@ -47,3 +71,10 @@ function publishError(f: native.SystemFailure, final: string): NdshmError {
   return new NdshmError(codeForErrno(name), what, { syscall: f.syscall, errno: f.errno });
 }
 
+function isRegular(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return true; // gone meanwhile (another writer's exchange): nothing of the caller's to put back
+  }
+}

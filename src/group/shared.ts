@@ -157,11 +157,14 @@ export async function createSharedNdarray(
     if (!collective) throw err;
     failure = err;
   }
-  if (!collective || (failure === undefined && elementCount(dims!) === 0)) {
+  if (!collective) {
     const array = privateArray(dt!, dims!, where);
     tracker?.addTrackedMemory(array.nbytes);
     return [array, null];
   }
+  // Collective even for an empty array: every member takes part in the round, so that members that
+  // ask for different shapes (one of them empty) all learn it in that round instead of waiting.
+  const empty = failure === undefined && elementCount(dims!) === 0;
   const group = hostGroup!;
   const nbytes = failure === undefined ? elementCount(dims!) * dt!.itemsize : 0;
   const spec = failure === undefined ? `${dt!.typestr}[${dims!.join(',')}]` : '';
@@ -170,9 +173,11 @@ export async function createSharedNdarray(
   let mine: Contribution;
   try {
     if (failure !== undefined) throw failure;
-    tracker?.addTrackedMemory(nbytes, { shared: true });
-    tracked = true;
-    if (group.isLeader) array = SharedNDArray.zeros(dims!, dt);
+    if (!empty) {
+      tracker?.addTrackedMemory(nbytes, { shared: true });
+      tracked = true;
+      if (group.isLeader) array = SharedNDArray.zeros(dims!, dt);
+    }
     mine = { json: JSON.stringify({ spec, handle: array?.handle }) };
   } catch (err) {
     mine = { error: err };
@@ -189,6 +194,12 @@ export async function createSharedNdarray(
     });
     if (specs.some((s) => s.spec !== spec)) {
       throw invalid(`${where}: the members of host group "${group.name}" asked for different arrays (${specs.map((s, r) => `rank ${r}: ${typeof s.spec === 'string' ? s.spec : '?'}`).join('; ')})`);
+    }
+    if (empty) {
+      // every member asked for this same empty array: nothing to share
+      const array = privateArray(dt!, dims!, where);
+      tracker?.addTrackedMemory(array.nbytes);
+      return [array, null];
     }
     if (!group.isLeader) {
       const handle = specs[0]!.handle;

@@ -9,7 +9,7 @@ import * as header from '../segment/header.js';
 import * as lifetime from '../segment/lifetime.js';
 import { envTag, self } from '../segment/owner.js';
 import { Segment, openForeignSegment } from '../segment/segment.js';
-import { elementCount } from '../shape.js';
+import { checkShape, elementCount } from '../shape.js';
 
 /**
  * As in jztools: 'local' arrays are removed when their owner releases them or ends; 'remote' arrays
@@ -149,7 +149,15 @@ export class Block {
   #stillOurs(segment: Segment): boolean {
     if (this.raw) return true;
     if (segment.closed || segment.byteLength < header.fixedLength || segment.readOnly) return false;
-    const buffer = segment.buffer;
+    let buffer: ArrayBuffer;
+    try {
+      buffer = segment.buffer;
+    } catch {
+      // A fault was caught in the mapping (another process truncated the segment): its header cannot
+      // be read. A 'remote' array may have been adopted, so it is left; anything else this thread
+      // made is still its own (removal checks the inode besides).
+      return this.scope !== 'remote';
+    }
     return lifetime.withdraw(buffer, this.offer) && lifetime.ownedPerHeader(buffer);
   }
 }
@@ -252,6 +260,11 @@ export function checkHeader(buffer: ArrayBuffer, size: number, name: string): Ch
   // Exactly the typestrs docs/format.md lists ("<f8", "|b1", ...), not other spellings toDType knows.
   if (dt === undefined || dt.typestr !== h.typestr) throw bad(name, `unsupported typestr ${show(h.typestr)}`);
   if (h.dataLength % dt.itemsize !== 0) throw bad(name, `data length ${h.dataLength} is not a multiple of ${dt.itemsize}`);
+  try {
+    checkShape(h.shape, 'shape', dt.itemsize); // the count, and the count in bytes, are safe integers
+  } catch {
+    throw bad(name, `shape ${show(h.shape)} has too many elements`);
+  }
   if (elementCount(h.shape) * dt.itemsize > h.dataLength) throw bad(name, `shape ${show(h.shape)} holds more than its ${h.dataLength} bytes of data`);
   const itemsize = dt.itemsize;
   const strides = h.strides.map((s, i) => {

@@ -326,6 +326,28 @@ describe('corrupt or hostile headers', () => {
     });
   }
 
+  it('a shape whose element count overflows (to NaN with a 0 at the end) is refused', () => {
+    // 21 axes of 2**52 then one of 0: each dimension is in range, but the product overflows to
+    // Infinity and then NaN, which no "count > data" comparison catches.
+    const model = SharedNDArray.zeros([...Array<number>(21).fill(1), 0], 'float64');
+    const modelSeg = Segment.open(model.name!);
+    const seg = Segment.create(uniqueName('hdr'), modelSeg.byteLength);
+    try {
+      new Uint8Array(seg.buffer).set(new Uint8Array(modelSeg.buffer));
+      const v = new DataView(seg.buffer);
+      for (let k = 0; k < 21; k++) v.setBigInt64(128 + 8 * k, 1n << 52n, true);
+      assert.throws(
+        () => SharedNDArray.open(seg.name),
+        (err) => isNdshmError(err, 'EBADHEADER') && /too many elements/.test(err.message),
+      );
+    } finally {
+      modelSeg.close();
+      model.release();
+      seg.close();
+      seg.unlink();
+    }
+  });
+
   it('a segment smaller than a header', () => {
     const seg = Segment.create(uniqueName('tiny'), 16);
     assert.equal(errorCode(() => SharedNDArray.open(seg.name)), 'EBADHEADER');

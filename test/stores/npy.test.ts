@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -592,6 +592,13 @@ print('same')`,
     assert.equal(code(() => shmToNpz(storeName('gone'), file('gone.npz'))).code, 'ENOENT');
     assert.equal(code(() => shmToNpz(name, join(dir, 'no-such-dir', 'x.npz'))).code, 'ENOENT');
     assert.equal(code(() => shmToNpz(name, file('y.npz'), { overwrite: 1 } as never)).code, 'EINVAL');
+    // a directory under the name: EFTYPE, and the directory stays where it is (an atomic exchange
+    // would swap a file with a directory where a rename fails)
+    const folder = file('a-folder.npz');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'inside'), 'kept');
+    assert.equal(code(() => shmToNpz(name, folder, { overwrite: true })).code, 'EFTYPE');
+    assert.equal(readFileSync(join(folder, 'inside'), 'utf8'), 'kept');
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp') || f.startsWith('gone') || f.startsWith('y.')), []);
     unlink(name);
   });
