@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 
 import { NdshmError, invalid, show } from '../errors.js';
 import { checkOptions } from '../options.js';
-import { processPool, threadPool } from '../pool/index.js';
+import { parallelEnabled, processPool, threadPool } from '../pool/index.js';
+import { defaultSize } from '../pool/options.js';
 import type { Pool, PoolOptions } from '../pool/index.js';
 import { currentWorker } from '../pool/runtime.js';
 import { HostGroup } from './host-group.js';
@@ -57,20 +58,19 @@ export async function groupPool(kind: 'process' | 'thread', options?: GroupPoolO
   const { timeout: rawTimeout, ...poolOptions } = opts;
   const timeout = rawTimeout ?? 60_000;
   if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout < 1) throw invalid(`groupPool: timeout must be a positive integer (ms), got ${show(rawTimeout)}`);
+  // Under noParallel() the pool would be a SerialPool, which has no workers to form a group with.
+  if (!parallelEnabled()) throw invalid('groupPool: parallelism is off here (noParallel): a serial pool has no workers to form a group with');
   const name = `pl-${randomBytes(9).toString('base64url')}`;
   const make = kind === 'process' ? processPool : threadPool;
-  const size = poolOptions.size;
-  const pool = make({ ...poolOptions, initializer: { module: import.meta.url, name: 'joinPoolGroup' }, initargs: [name, (size ?? 0) + 1, timeout] });
-  if (size === undefined) {
-    // The default size is only known once the pool has it: make it again with the right group size.
-    await pool.terminate();
-    return groupPool(kind, { ...opts, size: pool.size });
-  }
-  const leader = HostGroup.join(name, { size: pool.size + 1, rank: 0, timeout });
+  const size = (poolOptions.size as number | undefined) ?? defaultSize(kind);
+  const pool = make({ ...poolOptions, size, initializer: { module: import.meta.url, name: 'joinPoolGroup' }, initargs: [name, size + 1, timeout] });
+  const giveUp = new AbortController();
+  const leader = HostGroup.join(name, { size: pool.size + 1, rank: 0, timeout, signal: giveUp.signal });
   try {
     const [group] = await Promise.all([leader, pool.start()]);
     return { pool, group };
   } catch (err) {
+    giveUp.abort(); // the leader's join stops waiting (and leaves nothing), or its group is closed
     leader.then((g) => g.close(), () => undefined);
     await pool.terminate();
     throw err;

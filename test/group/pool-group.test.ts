@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { type SharedNDArray, ResourceAllocation, cleanupSharedNdarray, createSharedNdarray, groupPool, isNdshmError, poolGroup } from '../../src/index.js';
+import { type SharedNDArray, ResourceAllocation, cleanupSharedNdarray, createSharedNdarray, groupPool, isNdshmError, noParallel, poolGroup } from '../../src/index.js';
 
 const tasks = new URL('./pool-tasks.js', import.meta.url).href;
 
@@ -43,6 +43,12 @@ for (const kind of ['process', 'thread'] as const) {
     it('outside a group pool poolGroup() is EINVAL; maxTasksPerWorker is not an option', async () => {
       await assert.rejects(poolGroup(), (e) => isNdshmError(e, 'EINVAL'));
       await assert.rejects(groupPool(kind, { size: 1, maxTasksPerWorker: 2 } as never), (e) => isNdshmError(e, 'EINVAL'));
+    });
+
+    it('under noParallel() it is EINVAL at once (a serial pool has no workers to form a group with)', async () => {
+      const started = Date.now();
+      await noParallel(() => assert.rejects(groupPool(kind, { size: 2, timeout: 30_000 }), (e) => isNdshmError(e, 'EINVAL')));
+      assert.ok(Date.now() - started < 5000, 'not after the join timeout');
     });
   });
 }
