@@ -78,7 +78,7 @@ export class ReplicaAgent implements AsyncDisposable {
     }
     if (opts.onEvent !== undefined && typeof opts.onEvent !== 'function') throw invalid('replicate: onEvent must be a function');
     const resyncMs = opts.resyncMs ?? 30_000;
-    if (typeof resyncMs !== 'number' || !Number.isFinite(resyncMs) || resyncMs < 10) throw invalid('replicate: resyncMs must be a number of milliseconds, at least 10');
+    if (typeof resyncMs !== 'number' || !Number.isFinite(resyncMs) || resyncMs < 10 || resyncMs > 0x7fffffff) throw invalid('replicate: resyncMs must be a number of milliseconds, from 10 to 2**31 - 1');
     const agent = new ReplicaAgent(
       cluster,
       engine,

@@ -134,6 +134,16 @@ function positive(value: unknown, what: string, fallback: number, min = 0): numb
   return n;
 }
 
+/** Largest delay a Node timer takes (2**31 - 1 ms, about 24.8 days); longer ones would fire at once. */
+const maxTimerMs = 0x7fffffff;
+
+/** A positive() number of milliseconds that a timer can wait. */
+function ms(value: unknown, what: string, fallback: number, min = 0): number {
+  const n = positive(value, what, fallback, min);
+  if (n > maxTimerMs) throw invalid(`${what} must be at most ${maxTimerMs} ms, got ${n}`);
+  return n;
+}
+
 function checkObject<T>(options: T | undefined, where: string, allowed: readonly string[]): Partial<T> {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object' || Array.isArray(options)) throw invalid(`${where}: options must be an object`);
@@ -203,8 +213,8 @@ export class Cluster implements AsyncDisposable {
     const o = {
       hostId,
       maxStoreBytes: positive(own['maxStoreBytes'], 'maxStoreBytes', defaultMaxStoreBytes),
-      graceMs: positive(own['graceMs'], 'graceMs', 60_000),
-      stallMs: positive(own['stallTimeoutMs'], 'stallTimeoutMs', 15_000, 1),
+      graceMs: ms(own['graceMs'], 'graceMs', 60_000),
+      stallMs: ms(own['stallTimeoutMs'], 'stallTimeoutMs', 15_000, 1),
       retries: positive(own['retries'], 'retries', 6),
       concurrency: positive(own['concurrency'], 'concurrency', 2, 1),
       reader: (own['reader'] ?? 'ordered') as 'ordered' | 'get',
@@ -477,7 +487,7 @@ export class Cluster implements AsyncDisposable {
 
   async #withDeadline<T>(name: string, opts: PullOptions, defaultPersistent: boolean, run: (o: EnsureOptions) => Promise<T>): Promise<T> {
     validateStoreName(name);
-    const timeoutMs = positive(opts.timeoutMs, 'timeoutMs', defaultTimeoutMs, 1);
+    const timeoutMs = ms(opts.timeoutMs, 'timeoutMs', defaultTimeoutMs, 1);
     const user = checkSignal(opts.signal, 'open');
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = user === undefined ? timeout : AbortSignal.any([user, timeout]);
@@ -584,7 +594,7 @@ export class Cluster implements AsyncDisposable {
     if (typeof hosts === 'number') positive(hosts, 'hosts', 1, 1);
     else if (!Array.isArray(hosts) || hosts.length === 0) throw invalid('waitReplicated: hosts must be a positive number or a list of host ids');
     else hosts.forEach((h) => checkHostId(h));
-    const timeoutMs = positive(opts.timeoutMs, 'timeoutMs', 60_000, 1);
+    const timeoutMs = ms(opts.timeoutMs, 'timeoutMs', 60_000, 1);
     const signal = checkSignal(opts.signal, 'waitReplicated');
     const deadline = Date.now() + timeoutMs;
     let seen: ReplicaState[] = [];

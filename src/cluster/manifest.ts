@@ -145,7 +145,8 @@ export function decodeRemote(bytes: Uint8Array, store: string, maxBytes: number)
   try {
     decodeManifest(encodeManifest(local), store);
   } catch (err) {
-    if (!isNdshmError(err)) throw err;
+    // JSON.stringify of a tree or attributes nested deeper than the stack: a RangeError
+    if (!isNdshmError(err)) throw bad(store, `it is nested too deeply to read (${err instanceof Error ? err.message : String(err)})`);
     throw bad(store, err.message.replace(/^the manifest of store "[^"]*" is corrupt: /, ''));
   }
 

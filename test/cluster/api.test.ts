@@ -183,12 +183,16 @@ describe('Cluster API', { skip }, () => {
   it('connection and option errors are NdshmErrors', async () => {
     const dead = await import('./server.js').then((m) => m.freePort());
     await assert.rejects(Cluster.connect({ servers: `127.0.0.1:${dead}`, maxReconnectAttempts: 0 }), isCode('EREMOTE'));
-    for (const bad of [{ bucket: 'a.b' }, { hostId: 'a/b' }, { chunkSize: 10 }, { replicas: 0 }, { stallTimeoutMs: -1 }]) {
+    for (const bad of [{ bucket: 'a.b' }, { hostId: 'a/b' }, { chunkSize: 10 }, { replicas: 0 }, { stallTimeoutMs: -1 }, { graceMs: 2 ** 31 }, { stallTimeoutMs: 2 ** 32 }]) {
       await assert.rejects(Cluster.connect({ servers: fx.server().url, ...bad }), isCode('EINVAL'), JSON.stringify(bad));
     }
     const c = await fx.connect({ bucket: freshBucket('opts') });
     await assert.rejects(c.publish('x', { v: [1] }, { bogus: 1 } as never), isCode('EINVAL'));
     await assert.rejects(c.open('x', { timeoutMs: 'soon' } as never), isCode('EINVAL'));
+    // longer than a timer can wait (it would fire at once, or throw a RangeError)
+    await assert.rejects(c.open('x', { timeoutMs: 2 ** 31 }), isCode('EINVAL'));
+    await assert.rejects(c.waitReplicated('x', { hosts: 1, timeoutMs: 2 ** 32 }), isCode('EINVAL'));
+    await assert.rejects(c.replicate({ resyncMs: 2 ** 31 }), isCode('EINVAL'));
     await assert.rejects(c.replicate({ stores: 'x' } as never), isCode('EINVAL'));
     await c.close();
     await assert.rejects(c.publish('x', { v: [1] }), isCode('ECLOSED'));

@@ -39,6 +39,8 @@ const variants: Record<string, (m: M) => M | string> = {
   fracoffset: (m) => ((m.tree.y['@leaf'].offset = 0.5), m),
   badsegment: (m) => ((m.tree.y['@leaf'].segment = 7), m),
   deep: (m) => ((m.tree.deep = nest(80)), m),
+  // attributes nested deeper than any stack: JSON.parse takes them, a recursive walk would not
+  deepattrs: (m) => JSON.stringify({ ...m, attrs: { a: 0 } }).replace('{"a":0}', `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`),
   badattr: (m) => ((m.attrs = { a: { '@bigint': 'x' } }), m),
   leafextra: (m) => ((m.tree.y.extra = 1), m),
   segnotlist: (m) => ({ ...m, segments: { 0: m.segments[0] } }),
@@ -66,6 +68,7 @@ const reasons: Record<string, string> = {
   fracoffset: 'y: bad offset',
   badsegment: 'y: bad segment index',
   deep: 'tree is nested too deeply',
+  deepattrs: 'it is nested too deeply to read',
   badattr: 'store "badattr": bad attribute',
   leafextra: 'y: a leaf with other keys',
   segnotlist: 'segments is not a list',
