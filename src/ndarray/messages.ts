@@ -32,7 +32,18 @@ export function packArrays<T>(value: T): T extends object ? object : T {
 
 /** A copy of `value` with every packed handle opened as a SharedNDArray. */
 export function unpackArrays<T = unknown>(value: unknown, options?: ArrayOpenOptions): T {
-  return mapObjects(value, (v) => (isPacked(v) ? SharedNDArray.open(v[marker], options) : descend)) as T;
+  const opened: SharedNDArray[] = [];
+  try {
+    return mapObjects(value, (v) => {
+      if (!isPacked(v)) return descend;
+      const array = SharedNDArray.open(v[marker], options);
+      opened.push(array);
+      return array;
+    }) as T;
+  } catch (err) {
+    for (const a of opened) a.release(); // a message that fails part-way leaves nothing open
+    throw err;
+  }
 }
 
 interface MessageTarget {

@@ -229,6 +229,24 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     a.release();
   });
 
+  it('a message that fails part-way leaves no array open; one nested past 1000 levels is EINVAL, not a stack overflow', () => {
+    const name = uniqueName('part');
+    const a = SharedNDArray.from([1, 2], { name, scope: null }); // persistent: stays after release
+    const good = JSON.parse(JSON.stringify(packArrays({ a })))['a'] as unknown;
+    a.release();
+    const mapped = (): number => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith(`/dev/shm/${name}`)).length;
+    assert.equal(mapped(), 0);
+    const broken = { first: good, second: { '@ndshm': { ...(good as { '@ndshm': object })['@ndshm'], id: 'ffffffffffffffff' } } };
+    assert.equal(errorCode(() => unpackArrays(broken)), 'ENOENT');
+    assert.equal(mapped(), 0, 'the array opened before the failure was released');
+    let deep: unknown = good;
+    for (let k = 0; k < 5000; k++) deep = [deep];
+    assert.equal(errorCode(() => unpackArrays(deep)), 'EINVAL');
+    assert.equal(errorCode(() => packArrays(deep)), 'EINVAL');
+    assert.equal(mapped(), 0);
+    removeSegments([name]);
+  });
+
   it('every field of a manifest, given the wrong type, is EBADHEADER for every reader', () => {
     const name = storeName('ptype');
     arraysToShm(name, { g: { a: new Float32Array([1, 2]) } }, { attrs: { k: 1 } });
