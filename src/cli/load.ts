@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 
+import { codeForErrno } from '../errors.js';
 import { NdshmError, hdf5ToShm, listStores, npyToShm, npzToShm } from '../index.js';
 import { bytes, count } from './format.js';
 import { progressReporter } from './progress.js';
@@ -44,12 +45,15 @@ export async function load(args: string[]): Promise<void> {
   if (parsed === undefined) return;
   const [name, file] = parsed.positionals as [string, string];
   const kind = kindOf(file);
+  let regular: boolean;
   try {
-    if (!statSync(file).isFile()) throw new NdshmError('EINVAL', `${file} is not a file`);
+    regular = statSync(file).isFile();
   } catch (err) {
-    if (err instanceof NdshmError) throw err;
-    throw new NdshmError('ENOENT', `no such file: ${file}`);
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOENT') throw new NdshmError('ENOENT', `no such file: ${file}`);
+    throw new NdshmError(codeForErrno(code), `cannot read ${file} (${code})`, { cause: err });
   }
+  if (!regular) throw new NdshmError('EFTYPE', `${file} is not a regular file`);
   const loader = loaders[kind];
   const bar = parsed.values['no-progress'] ? undefined : progressReporter(`loading ${file}`);
   let written: { arrays: number; bytes: number };

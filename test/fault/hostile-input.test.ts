@@ -404,6 +404,9 @@ describe('5. special files under segment and manifest names', () => {
       { timeoutMs: 10_000 },
     );
     assert.deepEqual(r.messages, [['EFTYPE', 'EFTYPE', 'EFTYPE']], r.stderr);
+    const load = spawnSync(process.execPath, [cli, 'load', storeName('fifo-cli'), path], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(load.status, 1);
+    assert.match(load.stderr, /^ndshm load: .*pipe\.npz is not a regular file\n$/);
   });
 });
 
