@@ -156,8 +156,9 @@ function replace(): void {
   queuedBytes = 0;
   fullSince = 0;
   if (old !== undefined) {
-    native.closeOwnerPipe(old.fd);
-    // Kill only the process we started (a pid is reused once it has ended).
+    // Kill first, then close: the end of the pipe means "the owner is gone" to a watchdog, and a stuck
+    // one that woke up between the two would remove every segment of this live owner. Kill only the
+    // process we started (a pid is reused once it has ended).
     if (old.pid > 0 && old.startTime !== undefined && processStartTime(old.pid) === old.startTime) {
       try {
         process.kill(old.pid, 'SIGKILL');
@@ -165,6 +166,7 @@ function replace(): void {
         // ended meanwhile
       }
     }
+    native.closeOwnerPipe(old.fd);
   }
   if (++restarts > 3) {
     restarts = 0;

@@ -10,7 +10,7 @@ import { invalid, isNdshmError, NdshmError, show } from '../errors.js';
 import { type RegularFile, fsError, openRegular, readExactly, removeTemporary } from '../files.js';
 import { publishAtomically } from '../publish.js';
 
-export { fsError as fileError, readExactly };
+export { readExactly };
 
 export function checkPath(path: unknown, what: string): string {
   if (typeof path !== 'string' || path === '' || path.includes('\0')) throw invalid(`${what} must be a non-empty string, got ${show(path)}`);

@@ -16,7 +16,6 @@ import { crc32 } from 'node:zlib';
 
 import { type DType, dtype as toDType } from '../dtype.js';
 import { NdshmError, show } from '../errors.js';
-import type { SharedNDArrayHandle } from '../ndarray/handle.js';
 import { validateName } from '../segment/names.js';
 import { checkShape } from '../shape.js';
 import { newNode } from '../tree.js';
@@ -238,12 +237,6 @@ function checkTree(tree: Record<string, unknown>, segments: number, store: strin
   };
   walk(tree, 0);
   return { groups, entries, leaves: out };
-}
-
-/** The handle that opens a leaf (SharedNDArray.open checks it against the segment's header). */
-export function leafHandle(m: Manifest, leaf: LeafEntry): SharedNDArrayHandle {
-  const seg = m.segments[leaf.segment]!;
-  return { ndshm: 1, name: seg.name, id: seg.id, dtype: leaf.dtype, shape: leaf.shape, strides: leaf.strides, offset: leaf.offset, scope: null };
 }
 
 /** Calls `visit` for every leaf, depth first, in key order as written (of a tree that was checked). */
