@@ -26,7 +26,7 @@ import { validateStoreName } from '../stores/names.js';
 import { readManifest } from '../stores/published.js';
 import { type StoreTree, releaseArrays } from '../stores/read.js';
 import { Claim, waitForClaim } from './claim.js';
-import { type Engine, checkBucket, checkHostId, engineCall, hostIdFrom, listKeys, listObjects, openEngine, storeKey, storeOfKey } from './engine.js';
+import { type Engine, checkBucket, checkHostId, engineCall, hostIdFrom, listKeys, listObjects, openEngine, storeKey, storeOfKey, withinMs } from './engine.js';
 import { type ClusterStats, type FetchContext, abortedError, materialise } from './fetch.js';
 import { type ReplicaState, hostFailure, hostStates, reportState } from './hosts.js';
 import { isCurrent, localState, mayReplace } from './local.js';
@@ -320,7 +320,7 @@ export class Cluster implements AsyncDisposable {
         segments,
         tree: m!.tree,
       };
-      let checked: CheckedRemote;
+      let checked: CheckedRemote | undefined;
       let pointer: { revision: number; replaced: KvEntry | undefined };
       try {
         const bytes = encodeRemote(remote);
@@ -331,8 +331,16 @@ export class Cluster implements AsyncDisposable {
         if (signal?.aborted) throw abortedError(signal, `publishing store "${name}"`);
         pointer = await this.#setPointer(key, name, bytes, overwrite);
       } catch (err) {
-        await deleteObjects(engine, segments.map((s) => s.object));
-        throw err;
+        // An EREMOTE from the pointer write is ambiguous: the server may have stored it and the answer
+        // been lost. Read the pointer again; if it names this generation, the publication happened.
+        const landed = isNdshmError(err, 'EREMOTE') ? await this.#pointerGeneration(key) : null;
+        if (checked !== undefined && landed?.generation === generation) {
+          pointer = { revision: landed.revision, replaced: undefined }; // the replaced one is left to gc()
+        } else {
+          // Not published (or unknown, when the pointer cannot be read: then the objects stay for gc()).
+          if (landed !== undefined) await deleteObjects(engine, segments.map((s) => s.object));
+          throw err;
+        }
       }
       if (pointer.replaced !== undefined) this.#deleteLater(name, pointer.replaced);
       this.#ctx.stats.uploads++;
@@ -340,6 +348,18 @@ export class Cluster implements AsyncDisposable {
     } finally {
       for (const b of blocks) b.release();
       if (temp !== undefined) unlink(temp);
+    }
+  }
+
+  /** The generation and revision the manifest pointer names now; null for none, undefined if it cannot be read. */
+  async #pointerGeneration(key: string): Promise<{ generation: unknown; revision: number } | null | undefined> {
+    try {
+      const e = await withinMs(this.#engine.stores.get(key), 30_000, 'reading the store manifests');
+      if (e === null || e.operation !== 'PUT') return null;
+      const parsed = JSON.parse(Buffer.from(e.value).toString('utf8')) as { generation?: unknown } | null;
+      return { generation: parsed?.generation, revision: e.revision };
+    } catch {
+      return undefined;
     }
   }
 

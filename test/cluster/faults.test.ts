@@ -13,6 +13,7 @@ import { Objm } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
 
 import { type Opened, type WorkerMessage, ask, clusterFixture, clusterSkip, event, exitWorker, float64Data, freshBucket, sha256, startWorker } from './setup.js';
+import { type StoreLeaf, unlink as unlinkStore } from '../../src/index.js';
 import { Proxy } from './proxy.js';
 import type { SimHost } from './hosts.js';
 
@@ -181,6 +182,25 @@ describe('faults', { skip }, () => {
       const o = await ask<Opened>(reader, { op: 'open', name: 'r' }, 'opened');
       assert.equal(o.digests['x'], sha256(data));
       await Promise.all([agent, reader].map(exitWorker));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('the answer to the manifest pointer write is lost: the publication stands (the server stored it), its objects are kept', async () => {
+    const bucket = freshBucket('lost');
+    const proxy = await Proxy.start(fx.server().port);
+    try {
+      const publisher = await fx.connect({ servers: proxy.url, bucket, hostId: 'publisher' });
+      proxy.options = { loseAnswerTo: `$KV.${bucket}-stores.` };
+      const data = float64Data(1 << 12, 5);
+      const info = await publisher.publish('lost', { x: data });
+      assert.equal(proxy.options.loseAnswerTo, undefined, 'the answer was lost');
+      const reader = await fx.connect({ bucket, hostId: 'reader' });
+      assert.equal((await reader.info('lost'))!.generation, info.generation);
+      using t = await reader.open('lost', { replaceLocal: true });
+      assert.equal(sha256((t['x'] as StoreLeaf).data.data), sha256(data));
+      unlinkStore('lost');
     } finally {
       await proxy.close();
     }

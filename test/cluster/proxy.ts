@@ -11,6 +11,11 @@ export interface ProxyOptions {
   rate?: number;
   /** Drop every client publish to a $JS.FC. subject (the flow-control replies). */
   dropFlowControl?: boolean;
+  /**
+   * Once: forward the first client publish to a subject starting with this, drop everything the
+   * server sends on that connection from then on (its answer is lost), and cut it 200 ms later.
+   */
+  loseAnswerTo?: string;
 }
 
 export class Proxy {
@@ -56,9 +61,10 @@ export class Proxy {
 
     // client -> server: whole protocol operations, so that a flow-control reply can be left out
     let pending: Buffer = Buffer.alloc(0);
+    let deaf = false; // the server's answers on this connection are lost (loseAnswerTo)
     client.on('data', (data: Buffer) => {
       this.stats.up += data.length;
-      if (!this.options.dropFlowControl && pending.length === 0) {
+      if (!this.options.dropFlowControl && this.options.loseAnswerTo === undefined && pending.length === 0) {
         up.write(data);
         return;
       }
@@ -78,6 +84,12 @@ export class Proxy {
         if (pending.length < end) break;
         if (this.options.dropFlowControl && pub[2]!.startsWith('$JS.FC.')) this.stats.droppedFlowControl++;
         else out.push(pending.subarray(0, end));
+        const lose = this.options.loseAnswerTo;
+        if (lose !== undefined && pub[2]!.startsWith(lose)) {
+          this.options = { ...this.options, loseAnswerTo: undefined };
+          deaf = true;
+          setTimeout(() => this.cut(), 200);
+        }
         pending = pending.subarray(end);
       }
       if (out.length > 0) up.write(Buffer.concat(out));
@@ -87,6 +99,7 @@ export class Proxy {
     // server -> client, at `rate` bytes per second at most (no credit saved up while idle)
     let free = 0; // when the link is free again, ms
     up.on('data', (data: Buffer) => {
+      if (deaf) return;
       this.stats.down += data.length;
       client.write(data);
       const rate = this.options.rate;
