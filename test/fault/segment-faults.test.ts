@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 
-import { Segment, createSharedMemoryRegion, destroySharedMemoryRegion, getContentsAsArray } from '../../src/index.js';
+import { Segment, SharedNDArray, createSharedMemoryRegion, destroySharedMemoryRegion, getContentsAsArray } from '../../src/index.js';
 import { runSnippet, spawnSnippet } from '../helpers/child.js';
 import { tinyShm } from '../helpers/namespace.js';
 import { exists, uniqueName } from '../helpers/shm.js';
@@ -86,6 +86,18 @@ describe('a segment truncated under a mapping', () => {
     assert.equal(errorCode(() => s.buffer), 'ETRUNCATED');
     s.close();
     s.unlink();
+  });
+
+  it('an owned array whose mapping caught the fault is still released and removed', () => {
+    const a = SharedNDArray.zeros([16 * 512], 'float64');
+    const name = a.name!;
+    const data = a.data as Float64Array;
+    truncateSync(`/dev/shm/${name}`, 0); // header and data gone under the mapping
+    assert.equal(data[8 * 512], 0, 'read as zero instead of raising SIGBUS (the fault is recorded)');
+    assert.equal(errorCode(() => a.get(0)), 'ETRUNCATED');
+    a.release(); // must not throw: the header cannot be read any more, the array is still this thread's
+    assert.ok(a.released);
+    assert.equal(exists(name), false, 'removed');
   });
 
   it('by another process: the reader gets ETRUNCATED and lives on; regions report it too', async () => {
