@@ -66,7 +66,10 @@ function readManifests(entries: readonly ShmEntry[]): Manifests {
       published.set(store, { ...found, size: e.size });
       for (const s of found.manifest.segments) listed.add(s.name);
     } catch (err) {
-      published.set(store, { error: (err as Error).message, size: e.size });
+      // A published manifest is always complete (atomic publication): one that does not read is
+      // corrupt, and removable by its inode (the segments it lists are then orphans, collected below
+      // or at the next gc).
+      published.set(store, { error: (err as Error).message, ino: e.ino, size: e.size });
     }
   }
   return { published, unpublished, listed };

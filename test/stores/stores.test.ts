@@ -269,5 +269,23 @@ describe('damaged stores', () => {
     assert.equal(exists(`store.${name}`), false);
     assert.equal(listStores().some((s) => s.name === name), false);
   });
+
+  it('a corrupt manifest is reported broken, and gc removes it (once)', () => {
+    const name = store('corrupt');
+    arraysToShm(name, { a: [1, 2] }, { persistent: true });
+    const path = `/dev/shm/store.${name}`;
+    const good = readFileSync(path);
+    writeFileSync(path, Buffer.concat([good.subarray(0, 40), Buffer.from('!'), good.subarray(41)])); // checksum
+    assert.equal(errorCode(() => shmToArrays(name)), 'EBADHEADER');
+    const dry = gc({ dryRun: true }).filter((e) => e.name === `store.${name}`);
+    assert.equal(dry.length, 1);
+    assert.equal(dry[0]!.removed, false);
+    const done = gc().filter((e) => e.name === `store.${name}`);
+    assert.equal(done.length, 1);
+    assert.equal(done[0]!.removed, true, done[0]!.reason);
+    assert.equal(exists(`store.${name}`), false);
+    assert.deepEqual(gc().filter((e) => e.name === `store.${name}`), []);
+    gc(); // its segment, now listed by nothing, goes as an orphan
+  });
 });
 
